@@ -1,0 +1,100 @@
+"""Throughput benchmarks behind ``fakeballoons bench`` (never timed assertions in tests).
+
+Every figure is a median over repeated runs, printed with the exact settings
+that produced it, so README numbers can be re-measured with one command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+from .config import SceneConfig
+from .render import kernel_noise, render, render_batch, set_threads
+from .scene import sample_scene
+
+
+def _median_seconds(fn: Callable[[int], object], runs: int) -> tuple[float, list[float]]:
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=("perlin", "sc"),
+                 seed: int = 0, device: str = "cpu", batch: int = 64) -> list[dict]:
+    """Median wall time of rendering one default scene (scenes 0..scenes-1 of ``seed``).
+
+    On the CPU each scene is one ``render`` call on ``threads`` threads (after a warm-up call that
+    compiles or loads the kernels). On CUDA, whole batches of ``batch`` scenes are rendered per
+    launch and the figure is scenes per second of the batched call, synchronised.
+    """
+    results = []
+    for noise in noises:
+        config = SceneConfig(height=size, width=size, noise=noise)
+        if device == "cpu":
+            set_threads(threads)
+            render(sample_scene(config, seed, 0), config)  # warm-up: compile or load cache
+            all_scenes = [sample_scene(config, seed, i) for i in range(scenes)]
+            med, times = _median_seconds(lambda i: render(all_scenes[i], config), scenes)
+            results.append({
+                "what": "render", "device": "cpu", "threads": threads, "noise": noise, "size": size,
+                "scenes": scenes, "median_ms": round(med * 1e3, 2),
+                "min_ms": round(min(times) * 1e3, 2), "max_ms": round(max(times) * 1e3, 2),
+                "scenes_per_s": round(1.0 / med, 2),
+            })
+        else:
+            import torch  # the CUDA path hands back torch tensors; timing needs synchronisation
+
+            batches = max(scenes // batch, 3)
+            all_scenes = [[sample_scene(config, seed, j * batch + i) for i in range(batch)]
+                          for j in range(batches + 1)]
+            render_batch(all_scenes[-1], config, "cuda")
+            torch.cuda.synchronize()
+
+            def one(j):
+                render_batch(all_scenes[j], config, "cuda")
+                torch.cuda.synchronize()
+
+            med, times = _median_seconds(one, batches)
+            results.append({
+                "what": "render_batch", "device": "cuda", "noise": noise, "size": size, "batch": batch,
+                "batches": batches, "median_batch_ms": round(med * 1e3, 2),
+                "scenes_per_s": round(batch / med, 1),
+            })
+    return results
+
+
+def bench_noise(points: int = 262_144, threads: int = 1, runs: int = 7) -> list[dict]:
+    """Median time of the kernels' noise functions alone on ``points`` random points in [-20, 20]^3."""
+    set_threads(threads)
+    p = np.random.default_rng(0).uniform(-20.0, 20.0, (points, 3))
+    results = []
+    for noise in ("perlin", "sc"):
+        kernel_noise(p[:16], noise)
+        med, _ = _median_seconds(lambda i: kernel_noise(p, noise), runs)
+        results.append({"what": "noise", "device": "cpu", "threads": threads, "noise": noise,
+                        "points": points, "median_ms": round(med * 1e3, 2)})
+    return results
+
+
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version()}
+
+
+def print_results(results: list[dict], as_json: bool = False) -> None:
+    if as_json:
+        print(json.dumps({"machine": machine(), "results": results}, indent=2))
+        return
+    for r in results:
+        fields = "  ".join(f"{k}={v}" for k, v in r.items())
+        print(fields)

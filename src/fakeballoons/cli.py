@@ -1,0 +1,187 @@
+"""The ``fakeballoons`` command: parse, build a config, make one library call.
+
+A mistake the user can make (bad option, bad config, missing or unwritable path)
+ends with exit status 2 and one line on stderr; nothing partial is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import NOISE_FUNCTIONS, SceneConfig
+from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake prints one line (no usage block) and exits 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _int_in(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
+        return value
+    return parse
+
+
+def _float_in(lo: float, hi: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
+        return value
+    return parse
+
+
+def load_config(path: str | None) -> SceneConfig:
+    """The config in a JSON file (keys it omits take defaults), or the defaults."""
+    if path is None:
+        return SceneConfig()
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        return SceneConfig.from_json(text)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def _config_from_args(args) -> SceneConfig:
+    config = load_config(args.config)
+    changes = {}
+    if args.size is not None:
+        changes.update(height=args.size, width=args.size)
+    if args.height is not None:
+        changes["height"] = args.height
+    if args.width is not None:
+        changes["width"] = args.width
+    if args.noise is not None:
+        changes["noise"] = args.noise
+    return config.replace(**changes) if changes else config
+
+
+def _add_scene_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="scene config JSON (keys it omits take defaults)")
+    p.add_argument("--size", type=_int_in(1, 8192), help="square image size in pixels (default 512)")
+    p.add_argument("--height", type=_int_in(1, 8192), help="image height, overrides --size")
+    p.add_argument("--width", type=_int_in(1, 8192), help="image width, overrides --size")
+    p.add_argument("--noise", choices=NOISE_FUNCTIONS, help="noise function: perlin or sc (sparse convolution)")
+
+
+def cmd_render(args) -> int:
+    from .data import formats
+    from .render import render, set_threads
+    from .scene import prototype_scene, sample_scene, single_object_scene
+
+    config = _config_from_args(args)
+    outputs = [args.out] + [p for p in (args.label_out, args.instance_out, args.scene_out) if p]
+    if len(set(map(str, outputs))) != len(outputs):
+        raise UserError("output paths must differ from each other")
+    for path in outputs:
+        formats.check_writable(path)
+    if args.scene == "random":
+        scene = sample_scene(config, args.seed, args.index)
+    elif args.scene == "prototypes":
+        scene = prototype_scene(config, random=args.random_prototypes, seed=args.seed, index=args.index)
+    else:
+        scene = single_object_scene(args.hue, args.elongation, args.noise_scale)
+    if args.threads:
+        set_threads(args.threads)
+    sample = render(scene, config, device=args.device)
+    files = [(args.out, formats.encode_image(sample.image))]
+    if args.label_out:
+        palette = formats.label_palette([c.colour for c in config.classes], config.antialias.ignore_index)
+        files.append((args.label_out, formats.encode_label(sample.label, palette)))
+    if args.instance_out:
+        files.append((args.instance_out, formats.encode_instance(sample.instance)))
+    if args.scene_out:
+        files.append((args.scene_out, (json.dumps(scene.to_dict(), indent=2) + "\n").encode()))
+    formats.write_files_atomic(files)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    if args.what == "render":
+        results = bench.bench_render(size=args.size, scenes=args.scenes, threads=args.threads,
+                                     noises=args.noise or NOISE_FUNCTIONS, device=args.device,
+                                     batch=args.batch)
+    else:
+        results = bench.bench_noise(points=args.points, threads=args.threads)
+    bench.print_results(results, as_json=args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="fakeballoons", description="Procedurally rendered segmentation data.")
+    parser.add_argument("--version", action="version", version=f"fakeballoons {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("render", help="render one scene to PNG (image, label map, instance map)",
+                       description="Render one scene: a random scene by seed and index, the class "
+                                   "prototypes, or a single object.")
+    p.add_argument("out", help="output image PNG (RGB)")
+    p.add_argument("--label-out", metavar="PNG", help="also write the label map (palette PNG)")
+    p.add_argument("--instance-out", metavar="PNG", help="also write the instance map (16-bit PNG)")
+    p.add_argument("--scene-out", metavar="JSON", help="also write the sampled scene parameters")
+    p.add_argument("--scene", choices=("random", "prototypes", "single"), default="random",
+                   help="random scene (default), the class prototypes (Task 3) or one object (Task 1)")
+    p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="dataset seed (default 0)")
+    p.add_argument("--index", type=_int_in(0, 2**63 - 1), default=0, help="scene index (default 0)")
+    p.add_argument("--random-prototypes", action="store_true",
+                   help="with --scene prototypes: draw from the class priors instead of the means")
+    p.add_argument("--hue", type=_float_in(0.0, 360.0), default=150.0, help="single object hue (degrees)")
+    p.add_argument("--elongation", type=_float_in(0.0, 1.0), default=0.5, help="single object elongation")
+    p.add_argument("--noise-scale", type=_float_in(1e-6, 1e6), default=25.0, help="single object noise scale")
+    _add_scene_options(p)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--threads", type=_int_in(1, 1024), help="CPU threads (default: all cores)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("bench", help="throughput benchmarks (medians)",
+                       description="Measure rendering throughput; prints medians.")
+    p.add_argument("what", choices=("render", "noise"))
+    p.add_argument("--size", type=_int_in(1, 8192), default=512)
+    p.add_argument("--scenes", type=_int_in(1, 100_000), default=30, help="scenes to time (render)")
+    p.add_argument("--points", type=_int_in(1, 10**8), default=262_144, help="points to time (noise)")
+    p.add_argument("--threads", type=_int_in(1, 1024), default=1, help="CPU threads (default 1)")
+    p.add_argument("--noise", choices=NOISE_FUNCTIONS, action="append", help="repeatable; default both")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--batch", type=_int_in(1, 100_000), default=64, help="scenes per launch (cuda)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"fakeballoons {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: file formats (the only module that touches disk)."""

@@ -1,0 +1,135 @@
+"""The one module that touches disk: PNG encoders/decoders and atomic writes.
+
+Conventions (SPEC.md section 3):
+
+- image: RGB uint8 PNG.
+- label: palette ("P") PNG, one uint8 per pixel: 0 background (black), 1..K the classes (each in its
+  label colour HSL(h_k, 1, 0.5)), ignore_index (white). It loads as indices and looks like Figure 3.
+- instance: 16-bit greyscale PNG, 0 background, object index + 1.
+
+Encoding is deterministic: the same array always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..errors import UserError
+
+PNG_COMPRESS_LEVEL = 6
+IGNORE_COLOUR = (255, 255, 255)
+
+
+def label_palette(colours: Sequence[tuple[int, int, int]], ignore_index: int = 255) -> list[int]:
+    """Flat 768-entry palette: index 0 black, k the colour of class k, ignore_index white."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for k, colour in enumerate(colours, start=1):
+        palette[k] = colour
+    palette[ignore_index] = IGNORE_COLOUR
+    return palette.reshape(-1).tolist()
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+def encode_image(image: np.ndarray) -> bytes:
+    """image: (H, W, 3) uint8 -> RGB PNG bytes."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    return _png(Image.fromarray(image, mode="RGB"))
+
+
+def encode_label(label: np.ndarray, palette: list[int]) -> bytes:
+    """label: (H, W) uint8 -> palette PNG bytes."""
+    if label.dtype != np.uint8 or label.ndim != 2:
+        raise ValueError(f"label must be (H, W) uint8, got {label.shape} {label.dtype}")
+    img = Image.fromarray(label, mode="P")
+    img.putpalette(palette)
+    return _png(img)
+
+
+def encode_instance(instance: np.ndarray) -> bytes:
+    """instance: (H, W) uint16 -> 16-bit greyscale PNG bytes."""
+    if instance.dtype != np.uint16 or instance.ndim != 2:
+        raise ValueError(f"instance must be (H, W) uint16, got {instance.shape} {instance.dtype}")
+    return _png(Image.fromarray(instance))
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"cannot read image {path}: {exc}") from None
+    return img
+
+
+def read_image(path) -> np.ndarray:
+    """RGB PNG -> (H, W, 3) uint8."""
+    return np.asarray(_open(path).convert("RGB"))
+
+
+def read_label(path) -> np.ndarray:
+    """Palette (or greyscale) label PNG -> (H, W) uint8 indices."""
+    img = _open(path)
+    if img.mode not in ("P", "L"):
+        raise UserError(f"{path} is not an index label map (PNG mode {img.mode}, expected P or L)")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def read_instance(path) -> np.ndarray:
+    """16-bit instance PNG -> (H, W) uint16."""
+    img = _open(path)
+    arr = np.asarray(img)
+    if arr.ndim != 2:
+        raise UserError(f"{path} is not a single-channel instance map")
+    return arr.astype(np.uint16)
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """The path, if a file can be created there; else a UserError naming what is wrong."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise UserError(f"cannot write {path}: directory {parent} does not exist (create it first)")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {path}: {parent} is not a directory")
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {path}: directory {parent} is not writable")
+    return path
+
+
+def write_files_atomic(files: Iterable[tuple[str | os.PathLike, bytes]]) -> None:
+    """Write several files all or nothing: each goes to a temporary name, then all are renamed.
+
+    If anything fails before the renames, every temporary file is removed and no target is touched.
+    """
+    files = [(check_writable(p), data) for p, data in files]
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, data in files:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temps.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+    except OSError as exc:
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write {files[len(temps) - 1][0]}: {exc.strerror or exc}") from None
+    for tmp, path in temps:
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
