@@ -13,6 +13,7 @@ import statistics
 import time
 from typing import Callable
 
+import numba
 import numpy as np
 
 from .config import SceneConfig
@@ -29,6 +30,20 @@ def _median_seconds(fn: Callable[[int], object], runs: int) -> tuple[float, list
     return statistics.median(times), times
 
 
+def _restoring_threads(fn):
+    """Run a benchmark on its own thread count, then give numba back the one it had."""
+    def wrapped(*args, **kwargs):
+        before = numba.get_num_threads()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            set_threads(before)
+    wrapped.__doc__ = fn.__doc__
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+@_restoring_threads
 def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=("perlin", "sc"),
                  seed: int = 0, device: str = "cpu", batch: int = 64) -> list[dict]:
     """Median wall time of rendering one default scene (scenes 0..scenes-1 of ``seed``).
@@ -73,6 +88,7 @@ def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=("p
     return results
 
 
+@_restoring_threads
 def bench_noise(points: int = 262_144, threads: int = 1, runs: int = 7) -> list[dict]:
     """Median time of the kernels' noise functions alone on ``points`` random points in [-20, 20]^3."""
     set_threads(threads)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+from fractions import Fraction
 import json
 import math
 import types
@@ -28,6 +29,7 @@ __all__ = [
     "SamplingConfig",
     "SceneConfig",
     "hsl_colour",
+    "label_colour",
 ]
 
 #: Canonical noise names; "sc" is sparse convolution noise.
@@ -48,6 +50,19 @@ MSAA_PATTERNS = {
 def hsl_colour(hue: float) -> tuple[float, float, float]:
     """RGB in [0, 1] of HSL(hue, 1, 0.5), hue in degrees (taken modulo 360)."""
     return colorsys.hls_to_rgb((hue % 360.0) / 360.0, 0.5, 1.0)
+
+
+def label_colour(hue: float) -> tuple[int, int, int]:
+    """8-bit RGB of HSL(hue, 1, 0.5), computed exactly and rounded half to even.
+
+    Exact arithmetic matters: for hue 350 the blue channel is exactly 42.5, which floating point
+    evaluates to 42.50000000000008 and rounds to 43; the report's label files hold 42.
+    """
+    h = Fraction(hue) % 360 / 60
+    x = 1 - abs(h % 2 - 1)  # the second-largest channel; the largest is 1, the smallest 0
+    sector = int(h)
+    rgb = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][sector]
+    return tuple(round(Fraction(c) * 255) for c in rgb)  # type: ignore[return-value]
 
 
 def _fail(path: str, message: str) -> typing.NoReturn:
@@ -122,8 +137,8 @@ class ClassPrior:
 
     @property
     def colour(self) -> tuple[int, int, int]:
-        """Label colour: HSL(hue, 1, 0.5) as 8-bit RGB (round half to even, as the report's files)."""
-        return tuple(int(round(c * 255)) for c in hsl_colour(self.hue))  # type: ignore[return-value]
+        """Label colour: HSL(hue, 1, 0.5) as 8-bit RGB, exact and rounded half to even (SPEC table)."""
+        return label_colour(self.hue)
 
     def validate(self, path: str) -> None:
         if not self.name:

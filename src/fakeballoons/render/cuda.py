@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numba import cuda  # a module global: the simulator swaps this name inside kernels
 
 from ..errors import UserError
 from .pack import Packed
@@ -17,10 +18,6 @@ from .pack import Packed
 
 @functools.cache
 def _kernels():
-    try:
-        from numba import cuda
-    except ImportError as exc:  # pragma: no cover - numba-cuda is a dependency
-        raise UserError(f"device 'cuda' needs the numba-cuda package: {exc}") from None
     if not cuda.is_available():
         raise UserError("device 'cuda' was asked for but no CUDA GPU is available "
                         "(use --device cpu, or NUMBA_ENABLE_CUDASIM=1 for the simulator)")

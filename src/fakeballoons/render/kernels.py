@@ -294,7 +294,9 @@ def build(jit) -> SimpleNamespace:
         hit the same object (or none), the pixel is interior and is shaded once, at its centre.
         Otherwise it is an edge pixel: each sample is shaded and the colours averaged; its label is
         the samples' common class, or ignore_index where they disagree (if ignore_edges); its
-        instance is the object seen through the pixel centre.
+        instance is the object seen through the pixel centre, unless the samples agree on a class
+        the centre does not see (a sub-sample gap), when it is the first sample's object. So
+        wherever the label is not ignore_index it is the class of the instance.
         """
         tile = b * tiles_per_scene + (py // tile_size) * tiles_x + (px // tile_size)
         lo = tile_start[tile]
@@ -345,6 +347,7 @@ def build(jit) -> SimpleNamespace:
         sb = 0.0
         common = -1
         agree = True
+        o_first = -1
         for s in range(n_samples):
             fx = cx + pattern[s, 0]
             fy = cy + pattern[s, 1]
@@ -356,12 +359,15 @@ def build(jit) -> SimpleNamespace:
             cls = 0 if o < 0 else np.int64(objs[o, CLASS])
             if s == 0:
                 common = cls
+                o_first = o
             elif cls != common:
                 agree = False
         image[b, py, px, 0] = to_byte(sr / n_samples)
         image[b, py, px, 1] = to_byte(sg / n_samples)
         image[b, py, px, 2] = to_byte(sb / n_samples)
         oc, tc = cast(cx, cy, width, height, cam, objs, tile_objs, lo, hi)
+        if agree and (0 if oc < 0 else np.int64(objs[oc, CLASS])) != common:
+            oc = o_first  # the centre falls in a sub-sample gap: keep label and instance consistent
         instance[b, py, px] = 0 if oc < 0 else np.uint16(objs[oc, INSTANCE])
         if agree:
             label[b, py, px] = np.uint8(common)

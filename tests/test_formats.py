@@ -1,0 +1,68 @@
+"""Every PNG writer against its reader, and all-or-nothing writes."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fakeballoons import SceneConfig, UserError
+from fakeballoons.data import formats
+
+
+def test_image_round_trip(tmp_path):
+    img = np.random.default_rng(0).integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    formats.write_files_atomic([(tmp_path / "a.png", formats.encode_image(img))])
+    np.testing.assert_array_equal(formats.read_image(tmp_path / "a.png"), img)
+    assert Image.open(tmp_path / "a.png").mode == "RGB"
+
+
+def test_label_palette_png(tmp_path):
+    config = SceneConfig()
+    label = np.array([[0, 1, 2], [3, 255, 0]], dtype=np.uint8)
+    palette = formats.label_palette([c.colour for c in config.classes])
+    formats.write_files_atomic([(tmp_path / "l.png", formats.encode_label(label, palette))])
+    img = Image.open(tmp_path / "l.png")
+    assert img.mode == "P"
+    np.testing.assert_array_equal(formats.read_label(tmp_path / "l.png"), label)
+    rgb = np.asarray(img.convert("RGB"))
+    assert [tuple(rgb[0, i]) for i in range(3)] == [(0, 0, 0), (0, 255, 128), (42, 0, 255)]
+    assert tuple(rgb[1, 0]) == (255, 0, 42) and tuple(rgb[1, 1]) == (255, 255, 255)
+
+
+def test_instance_16_bit(tmp_path):
+    inst = np.array([[0, 1, 300], [65535, 2, 0]], dtype=np.uint16)
+    formats.write_files_atomic([(tmp_path / "i.png", formats.encode_instance(inst))])
+    back = formats.read_instance(tmp_path / "i.png")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, inst)
+
+
+def test_encoders_check_dtypes():
+    with pytest.raises(ValueError):
+        formats.encode_image(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError):
+        formats.encode_label(np.zeros((4, 4), np.int64), formats.label_palette([]))
+    with pytest.raises(ValueError):
+        formats.encode_instance(np.zeros((4, 4), np.uint8))
+
+
+def test_encoding_is_deterministic():
+    img = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    assert formats.encode_image(img) == formats.encode_image(img.copy())
+
+
+def test_atomic_group_leaves_nothing_on_failure(tmp_path):
+    (tmp_path / "keep.png").write_bytes(b"old")
+    with pytest.raises(UserError, match="does not exist"):
+        formats.write_files_atomic([(tmp_path / "keep.png", b"new"), (tmp_path / "no" / "x.png", b"x")])
+    assert (tmp_path / "keep.png").read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["keep.png"]
+
+
+def test_corrupt_and_missing_files(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(UserError, match="cannot read image"):
+        formats.read_image(tmp_path / "bad.png")
+    with pytest.raises(UserError, match="file not found"):
+        formats.read_label(tmp_path / "none.png")
