@@ -6,9 +6,24 @@ from .errors import ConfigError, UserError
 from .render import Batch, Sample, render, render_batch
 from .scene import Scene, SceneObject, prototype_scene, sample_scene, single_object_scene
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
+
+_LAZY = {  # need torch: imported on first use so that rendering alone stays light
+    "FakeBalloons": "fakeballoons.data.datasets",
+    "FakeBalloonsFolder": "fakeballoons.data.datasets",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fakeballoons' has no attribute {name!r}")
+
 
 __all__ = [
+    "FakeBalloons", "FakeBalloonsFolder",
     "AntialiasConfig", "Batch", "CameraConfig", "ClassPrior", "ConfigError", "LightConfig", "Sample",
     "SamplingConfig", "Scene", "SceneConfig", "SceneObject", "UserError", "__version__", "noise",
     "prototype_scene", "render", "render_batch", "sample_scene", "single_object_scene",

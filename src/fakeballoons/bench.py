@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 import numba
@@ -114,3 +115,41 @@ def print_results(results: list[dict], as_json: bool = False) -> None:
     for r in results:
         fields = "  ".join(f"{k}={v}" for k, v in r.items())
         print(fields)
+
+
+def bench_generate(num: int = 256, size: int = 512, runs: int = 3, noises=("perlin", "sc"),
+                   workers: str | int = "auto") -> list[dict]:
+    """End-to-end generation throughput: ``generate`` of ``num`` PNG pairs into a fresh temporary
+    directory, ``runs`` times per noise; the median pairs/s, and peak memory.
+
+    Worker start-up (spawn, loading the cached kernels) is included. Peak worker memory is
+    ``getrusage(RUSAGE_CHILDREN).ru_maxrss``, the largest resident set of any finished child.
+    """
+    import resource
+    import shutil
+    import tempfile
+
+    from .data.generate import generate, resolve_workers
+    from .data.layout import Recipe
+
+    n_workers = resolve_workers(workers)
+    results = []
+    for noise in noises:
+        recipe = Recipe(SceneConfig(height=size, width=size, noise=noise), num=num)
+        rates = []
+        for _ in range(runs):
+            out = tempfile.mkdtemp(prefix="fakeballoons-bench-")
+            try:
+                start = time.perf_counter()
+                generate(Path(out) / "ds", recipe, workers=n_workers, progress=False)
+                rates.append(num / (time.perf_counter() - start))
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+        results.append({
+            "what": "generate", "noise": noise, "size": size, "num": num, "workers": n_workers,
+            "runs": runs, "median_pairs_per_s": round(statistics.median(rates), 2),
+            "min_pairs_per_s": round(min(rates), 2), "max_pairs_per_s": round(max(rates), 2),
+            "peak_worker_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+            "main_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        })
+    return results

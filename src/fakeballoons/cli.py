@@ -116,10 +116,61 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    from .data.generate import generate, parse_shard, resolve_workers
+    from .data.layout import Recipe
+
+    config = _config_from_args(args)
+    recipe = Recipe(config, num=args.num, seed=args.seed, val_fraction=args.val_fraction, format=args.format)
+    shard = parse_shard(args.shard)
+    workers = resolve_workers(args.workers)
+    summary = generate(args.out, recipe, workers=workers, shard=shard, progress=not args.quiet)
+    if not args.quiet:
+        state = "complete" if summary.finalized else "shard complete; the dataset is assembled when all shards are"
+        print(f"{args.out}: {summary.samples_written} pairs written this run, "
+              f"{summary.chunks_skipped}/{summary.chunks_total} chunks already done; {state}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .data.verify import verify
+
+    report = verify(args.dataset, decode=not args.no_decode)
+    if not report.ok:
+        more = f" ({len(report.problems) - 1} more problems)" if len(report.problems) > 1 else ""
+        raise UserError(f"{args.dataset}: {report.problems[0]}{more}")
+    print(f"{args.dataset}: OK, {report.samples} samples verified")
+    return 0
+
+
+def cmd_preview(args) -> int:
+    from .data import formats
+    from .data.datasets import FakeBalloonsFolder
+    from .data.preview import preview_sheet
+
+    formats.check_writable(args.out)
+    ds = FakeBalloonsFolder(args.dataset, split=args.split)
+    if len(ds) == 0:
+        raise UserError(f"{args.dataset}: split {args.split!r} is empty")
+    manifest = Path(args.dataset) / "dataset.json"
+    if manifest.exists():
+        data = formats.read_json(manifest, "dataset manifest")
+        colours = [tuple(c["colour"]) for c in data["classes"][1:]]
+        ignore = data["ignore_index"]
+    else:
+        colours, ignore = ds.colours, 255
+    pairs = [ds[i] for i in range(min(args.count, len(ds)))]
+    formats.write_files_atomic([(args.out, preview_sheet(pairs, colours, ignore, columns=args.columns))])
+    return 0
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
-    if args.what == "render":
+    if args.what == "generate":
+        results = bench.bench_generate(num=args.num, size=args.size, runs=args.runs,
+                                       noises=args.noise or NOISE_FUNCTIONS, workers=args.workers)
+    elif args.what == "render":
         results = bench.bench_render(size=args.size, scenes=args.scenes, threads=args.threads,
                                      noises=args.noise or NOISE_FUNCTIONS, device=args.device,
                                      batch=args.batch)
@@ -157,9 +208,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_int_in(1, 1024), help="CPU threads (default: all cores)")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("generate", help="generate a dataset directory (PNG + COCO, or Pascal VOC)",
+                       description="Generate a dataset: parallel, deterministic and resumable (rerun the "
+                                   "same command to complete an interrupted run).")
+    p.add_argument("out", help="output directory (new, empty, or a dataset to resume)")
+    p.add_argument("--num", type=_int_in(1, 10**9), default=1000, help="number of pairs (default 1000)")
+    p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="dataset seed (default 0)")
+    p.add_argument("--val-fraction", type=_float_in(0.0, 0.99), default=0.1,
+                   help="the last fraction of indices forms the val split (default 0.1)")
+    p.add_argument("--workers", default="auto", help="worker processes, or 'auto' for all cores")
+    p.add_argument("--format", choices=("png", "voc"), default="png",
+                   help="png: SPEC layout with COCO annotations; voc: Pascal VOC 2012 layout")
+    p.add_argument("--shard", metavar="I/N", help="generate shard I of N (default: torchrun's RANK/WORLD_SIZE)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_scene_options(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("verify", help="check a generated dataset against its manifest")
+    p.add_argument("dataset")
+    p.add_argument("--no-decode", action="store_true", help="check existence and hashes only")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("preview", help="a sheet of images beside their label maps")
+    p.add_argument("dataset", help="generated directory or an original-format folder")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--split", default="train", choices=("train", "val", "all"))
+    p.add_argument("--count", type=_int_in(1, 1000), default=16)
+    p.add_argument("--columns", type=_int_in(1, 100), default=4)
+    p.set_defaults(func=cmd_preview)
+
     p = sub.add_parser("bench", help="throughput benchmarks (medians)",
-                       description="Measure rendering throughput; prints medians.")
-    p.add_argument("what", choices=("render", "noise"))
+                       description="Measure rendering or generation throughput; prints medians.")
+    p.add_argument("what", choices=("render", "noise", "generate"))
+    p.add_argument("--num", type=_int_in(1, 10**7), default=256, help="pairs per run (generate)")
+    p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
+    p.add_argument("--workers", default="auto", help="worker processes (generate)")
     p.add_argument("--size", type=_int_in(1, 8192), default=512)
     p.add_argument("--scenes", type=_int_in(1, 100_000), default=30, help="scenes to time (render)")
     p.add_argument("--points", type=_int_in(1, 10**8), default=262_144, help="points to time (noise)")

@@ -1,0 +1,314 @@
+"""Generate a dataset directory: parallel, deterministic, resumable, shardable.
+
+``generate(out, recipe, workers=..., shard=(i, n))`` writes the layout of SPEC.md section 3.
+Work is cut into chunks of consecutive indices (:mod:`.layout`); shard i of n takes the chunks
+c with c % n == i, and worker processes take chunks from a queue. Every file is written under a
+temporary name and renamed, and a chunk's record file is written only after all its samples, so
+a run killed at any moment is completed by running the same command again, and the result is
+byte-identical to an uninterrupted run. Whichever run completes the last chunk assembles
+scenes.jsonl, the split lists and the COCO files by streaming the chunk records, so memory does
+not grow with the number of samples.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import UserError
+from ..render import render, set_threads
+from ..scene import sample_scene
+from . import formats
+from .layout import Layout, Recipe
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What one generate call did."""
+
+    chunks_total: int  # chunks of this shard
+    chunks_skipped: int  # already complete before the call
+    samples_written: int  # samples of this shard processed in this call
+    finalized: bool  # the whole dataset is complete and its manifests were assembled
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def parse_shard(text: str | None, environ=os.environ) -> tuple[int, int]:
+    """Shard (i, n) from ``--shard I/N``, else from torchrun's RANK/WORLD_SIZE, else (0, 1)."""
+    if text is None:
+        if "RANK" in environ and "WORLD_SIZE" in environ:
+            text = f"{environ['RANK']}/{environ['WORLD_SIZE']}"
+        else:
+            return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard {text}: need N >= 1 and 0 <= I < N")
+    return i, n
+
+
+def resolve_workers(workers: str | int, environ=os.environ) -> int:
+    """'auto' = the usable cores, divided among torchrun's local processes; else a positive int."""
+    if workers == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+        return max(1, cores // max(1, int(environ.get("LOCAL_WORLD_SIZE", "1"))))
+    try:
+        n = int(workers)
+    except (TypeError, ValueError):
+        raise UserError(f"--workers must be 'auto' or a positive integer, got {workers!r}") from None
+    if n < 1:
+        raise UserError(f"--workers must be 'auto' or a positive integer, got {workers!r}")
+    return n
+
+
+def prepare(out: str | Path, recipe: Recipe) -> Layout:
+    """Check OUT, write dataset.json first (or check the one there), create the directories."""
+    root = Path(out)
+    layout = Layout(root, recipe)
+    manifest = recipe.to_manifest()
+    if root.exists() and not root.is_dir():
+        raise UserError(f"cannot generate into {root}: it is a file, not a directory")
+    if layout.manifest.exists():
+        existing = Recipe.from_manifest(formats.read_json(layout.manifest, "dataset manifest"),
+                                        str(layout.manifest))
+        diff = recipe.difference(existing)
+        if diff:
+            raise UserError(f"{root} holds a dataset made with a different recipe ({diff}); "
+                            "use a new directory, or the same options to resume it")
+    elif root.exists() and any(root.iterdir()):
+        raise UserError(f"{root} is not empty and holds no dataset.json; choose a new or empty directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {root}: {exc.strerror or exc}") from None
+    if not layout.manifest.exists():
+        formats.write_files_atomic([(layout.manifest, _json_bytes(manifest, indent=2))])
+    for d in layout.directories():
+        d.mkdir(parents=True, exist_ok=True)
+    return layout
+
+
+def _json_bytes(obj, indent: int | None = None) -> bytes:
+    if indent is None:
+        return json.dumps(obj, separators=(",", ":")).encode()
+    return (json.dumps(obj, indent=indent) + "\n").encode()
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+def produce_sample(layout: Layout, index: int) -> dict:
+    """Render and write sample ``index`` unless its files exist; return its record.
+
+    The record holds the split, the sampled scene, the files with their SHA-256 and (png format)
+    the COCO annotations of every visible object.
+    """
+    recipe = layout.recipe
+    config = recipe.config
+    scene = sample_scene(config, recipe.seed, index)
+    paths = layout.sample_files(index)
+    if all(p.exists() for p in paths.values()):
+        data = {kind: p.read_bytes() for kind, p in paths.items()}
+        instance = formats.read_instance(paths["instance"]) if "instance" in paths else None
+    else:
+        sample = render(scene, config)
+        palette = formats.label_palette([c.colour for c in config.classes], config.antialias.ignore_index)
+        data = {"label": formats.encode_label(sample.label, palette)}
+        if recipe.format == "voc":
+            data["image"] = formats.encode_jpeg(sample.image)
+        else:
+            data["image"] = formats.encode_image(sample.image)
+            data["instance"] = formats.encode_instance(sample.instance)
+        formats.write_files_atomic([(paths[kind], data[kind]) for kind in paths])
+        instance = sample.instance
+    scene_dict = scene.to_dict()
+    del scene_dict["index"]
+    record = {"index": index, "split": recipe.split_of(index), **scene_dict,
+              "files": {kind: layout.relative(p) for kind, p in paths.items()},
+              "sha256": {kind: formats.sha256(data[kind]) for kind in paths}}
+    if instance is not None:
+        record["annotations"] = formats.coco_annotations(instance, [o.class_id for o in scene.objects])
+    return record
+
+
+def chunk_done(layout: Layout, chunk: int) -> bool:
+    if not layout.part(chunk).exists():
+        return False
+    return all(p.exists() for i in layout.recipe.chunk_range(chunk) for p in layout.sample_files(i).values())
+
+
+def run_chunk(layout: Layout, chunk: int) -> int:
+    """Produce every sample of a chunk, then write its record file. Returns the sample count."""
+    lines = [_json_bytes(produce_sample(layout, i)) + b"\n" for i in layout.recipe.chunk_range(chunk)]
+    formats.write_files_atomic([(layout.part(chunk), b"".join(lines))])
+    return len(lines)
+
+
+_WORKER_LAYOUT: Layout | None = None
+
+
+def _init_worker(root: str, manifest: dict) -> None:
+    global _WORKER_LAYOUT
+    set_threads(1)  # one process per core; numba threads would oversubscribe
+    _WORKER_LAYOUT = Layout(root, Recipe.from_manifest(manifest))
+
+
+def _worker_chunk(chunk: int) -> int:
+    assert _WORKER_LAYOUT is not None
+    return run_chunk(_WORKER_LAYOUT, chunk)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def generate(out: str | Path, recipe: Recipe, *, workers: int = 1, shard: tuple[int, int] = (0, 1),
+             progress: bool = True) -> Summary:
+    """Generate (or complete) this shard of the dataset in ``out``; finalize if all shards are done."""
+    layout = prepare(out, recipe)
+    index, count = shard
+    mine = [c for c in range(recipe.num_chunks) if c % count == index]
+    pending = [c for c in mine if not chunk_done(layout, c)]
+    total = sum(len(recipe.chunk_range(c)) for c in mine)
+    initial = total - sum(len(recipe.chunk_range(c)) for c in pending)
+    written = 0
+    from tqdm import tqdm
+
+    with tqdm(total=total, initial=initial, unit="pair", disable=not progress, file=sys.stderr,
+              desc=f"generate {recipe.config.noise}" + (f" shard {index}/{count}" if count > 1 else ""),
+              dynamic_ncols=True) as bar:
+        for n in _run_chunks(layout, pending, workers):
+            written += n
+            bar.update(n)
+    finalized = False
+    if all(chunk_done(layout, c) for c in range(recipe.num_chunks)):
+        finalize(layout)
+        finalized = True
+    return Summary(len(mine), len(mine) - len(pending), written, finalized)
+
+
+def _run_chunks(layout: Layout, chunks: list[int], workers: int) -> Iterator[int]:
+    if not chunks:
+        return
+    if workers == 1:
+        for c in chunks:
+            yield run_chunk(layout, c)
+        return
+    ctx = multiprocessing.get_context("spawn")  # numba's thread pool is not fork-safe
+    with ctx.Pool(min(workers, len(chunks)), initializer=_init_worker,
+                  initargs=(str(layout.root), layout.recipe.to_manifest())) as pool:
+        yield from pool.imap_unordered(_worker_chunk, chunks)
+
+
+# ----------------------------------------------------------------------------- finalize
+
+
+def _records(layout: Layout) -> Iterator[dict]:
+    for c in range(layout.recipe.num_chunks):
+        yield from formats.read_jsonl(layout.part(c), "chunk record")
+
+
+_HOST = socket.gethostname().replace(".", "_")
+
+
+def _remove_stale_temps(layout: Layout) -> None:
+    """Delete temporary files that killed runs left behind.
+
+    Called when every chunk is done. Sample and chunk-record directories have no writer left then.
+    Temporaries of finalize itself (root, split lists, annotations) may belong to another shard
+    finalizing at the same moment, so only those of dead processes on this host are removed.
+    """
+    samples = {p.parent for p in layout.sample_files(0).values()} | {layout.part(0).parent}
+    for d in {layout.root, *layout.directories()}:
+        for tmp in d.glob(".*.tmp"):
+            if d not in samples:
+                parts = tmp.name.split(".")
+                if len(parts) < 4 or parts[-3] != _HOST or _alive(parts[-2]):
+                    continue
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_stream(path: Path, pieces: Iterator[bytes]) -> None:
+    """Stream bytes into a temporary file beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            for piece in pieces:
+                fh.write(piece)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _coco_pieces(layout: Layout, split: str) -> Iterator[bytes]:
+    recipe = layout.recipe
+    header = {
+        "info": {"description": f"fakeballoons {recipe.config.noise} dataset, split {split}",
+                 "version": recipe.package_version, "seed": recipe.seed},
+        "licenses": [],
+        "categories": [{"id": i, "name": c.name, "supercategory": "balloon"}
+                       for i, c in enumerate(recipe.config.classes, start=1)],
+    }
+    yield _json_bytes(header)[:-1] + b',"images":['
+    first = True
+    for r in _records(layout):
+        if r["split"] == split:
+            image = {"id": r["index"], "file_name": r["files"]["image"],
+                     "height": recipe.config.height, "width": recipe.config.width}
+            yield (b"" if first else b",") + _json_bytes(image)
+            first = False
+    yield b'],"annotations":['
+    ann_id = 0
+    for r in _records(layout):
+        if r["split"] == split:
+            for a in r["annotations"]:
+                ann_id += 1
+                ann = {"id": ann_id, "image_id": r["index"], **a}
+                yield (b"" if ann_id == 1 else b",") + _json_bytes(ann)
+    yield b"]}\n"
+
+
+def finalize(layout: Layout) -> None:
+    """Assemble scenes.jsonl, the split lists and (png format) the COCO files from the chunk records."""
+    recipe = layout.recipe
+
+    def scene_lines():
+        for r in _records(layout):
+            r.pop("annotations", None)
+            yield _json_bytes(r) + b"\n"
+
+    _write_stream(layout.scenes, scene_lines())
+    splits = ("train", "val", "trainval") if recipe.format == "voc" else ("train", "val")
+    for split in splits:
+        indices = recipe.split_range("all" if split == "trainval" else split)
+        _write_stream(layout.split_list(split), (f"{layout.name(i)}\n".encode() for i in indices))
+    if recipe.format == "png":
+        for split in ("train", "val"):
+            _write_stream(layout.coco(split), _coco_pieces(layout, split))
+    _remove_stale_temps(layout)

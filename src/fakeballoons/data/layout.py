@@ -1,0 +1,171 @@
+"""Where every file of a generated dataset lives, and the recipe in its dataset.json.
+
+A dataset is fixed by its recipe: configuration, seed, number of samples, validation fraction,
+file format and package version. Every file is a pure function of the recipe and a sample index,
+so any worker, shard or resumed run writes the same bytes.
+
+Work is cut into chunks of CHUNK_SIZE consecutive indices. A chunk is done when its record file
+``parts/NNNNNN.jsonl`` and all its samples' files exist; finishing a dataset assembles the parts
+into scenes.jsonl, the split lists and the COCO annotation files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._version import __version__
+from ..config import SceneConfig
+from ..errors import UserError
+
+FORMAT_VERSION = 1
+CHUNK_SIZE = 32
+FORMATS = ("png", "voc")
+VOC_SUBDIR = Path("VOCdevkit") / "VOC2012"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What defines a generated dataset."""
+
+    config: SceneConfig
+    num: int
+    seed: int = 0
+    val_fraction: float = 0.1
+    format: str = "png"
+    package_version: str = __version__
+
+    def __post_init__(self):
+        if isinstance(self.num, bool) or not isinstance(self.num, int) or self.num < 1:
+            raise UserError(f"--num must be a positive integer, got {self.num!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise UserError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.format not in FORMATS:
+            raise UserError(f"--format must be one of {list(FORMATS)}, got {self.format!r}")
+
+    @property
+    def num_val(self) -> int:
+        """The last round(num * val_fraction) indices are the validation split."""
+        return int(round(self.num * self.val_fraction))
+
+    @property
+    def num_train(self) -> int:
+        return self.num - self.num_val
+
+    def split_range(self, split: str) -> range:
+        if split == "train":
+            return range(0, self.num_train)
+        if split == "val":
+            return range(self.num_train, self.num)
+        if split == "all":
+            return range(0, self.num)
+        raise UserError(f"split must be 'train', 'val' or 'all', got {split!r}")
+
+    def split_of(self, index: int) -> str:
+        return "train" if index < self.num_train else "val"
+
+    @property
+    def num_chunks(self) -> int:
+        return -(-self.num // CHUNK_SIZE)
+
+    def chunk_range(self, chunk: int) -> range:
+        return range(chunk * CHUNK_SIZE, min((chunk + 1) * CHUNK_SIZE, self.num))
+
+    def to_manifest(self) -> dict:
+        """The content of dataset.json."""
+        k = self.config.num_classes
+        return {
+            "format_version": FORMAT_VERSION,
+            "package": "fakeballoons",
+            "package_version": self.package_version,
+            "format": self.format,
+            "seed": self.seed,
+            "num": self.num,
+            "val_fraction": self.val_fraction,
+            "counts": {"total": self.num, "train": self.num_train, "val": self.num_val},
+            "splits": {"train": [0, self.num_train], "val": [self.num_train, self.num]},
+            "chunk_size": CHUNK_SIZE,
+            "classes": [{"id": 0, "name": "background", "colour": [0, 0, 0]}] + [
+                {"id": i, "name": c.name, "colour": list(c.colour)}
+                for i, c in enumerate(self.config.classes, start=1)],
+            "num_classes": k,
+            "ignore_index": self.config.antialias.ignore_index,
+            "config": self.config.to_dict(),
+        }
+
+    @classmethod
+    def from_manifest(cls, data: dict, where: str = "dataset.json") -> Recipe:
+        try:
+            if data.get("format_version") != FORMAT_VERSION:
+                raise UserError(f"{where}: format_version {data.get('format_version')!r} is not "
+                                f"{FORMAT_VERSION}; this fakeballoons cannot read it")
+            return cls(config=SceneConfig.from_dict(data["config"]), num=data["num"], seed=data["seed"],
+                       val_fraction=data["val_fraction"], format=data["format"],
+                       package_version=data["package_version"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UserError(f"{where} is not a fakeballoons manifest (missing or bad {exc})") from None
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+
+    def difference(self, other: Recipe) -> str | None:
+        """A short description of the first field where two recipes differ, or None."""
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if a != b:
+                if f.name == "config":
+                    return "the scene configuration differs"
+                return f"{f.name} is {b!r} there, {a!r} here"
+        return None
+
+
+class Layout:
+    """File paths of a dataset directory, per format."""
+
+    def __init__(self, root: str | Path, recipe: Recipe):
+        self.root = Path(root)
+        self.recipe = recipe
+        self.digits = max(6, len(str(recipe.num - 1)))
+
+    def name(self, index: int) -> str:
+        return f"{index:0{self.digits}d}"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "dataset.json"
+
+    @property
+    def scenes(self) -> Path:
+        return self.root / "scenes.jsonl"
+
+    def part(self, chunk: int) -> Path:
+        return self.root / "parts" / f"{chunk:06d}.jsonl"
+
+    def sample_files(self, index: int) -> dict[str, Path]:
+        """The files of one sample, by kind: image, label and (png format) instance."""
+        n = self.name(index)
+        if self.recipe.format == "voc":
+            voc = self.root / VOC_SUBDIR
+            return {"image": voc / "JPEGImages" / f"{n}.jpg", "label": voc / "SegmentationClass" / f"{n}.png"}
+        return {"image": self.root / "images" / f"{n}.png", "label": self.root / "labels" / f"{n}.png",
+                "instance": self.root / "instances" / f"{n}.png"}
+
+    def split_list(self, split: str) -> Path:
+        if self.recipe.format == "voc":
+            return self.root / VOC_SUBDIR / "ImageSets" / "Segmentation" / f"{split}.txt"
+        return self.root / "splits" / f"{split}.txt"
+
+    def coco(self, split: str) -> Path:
+        return self.root / "annotations" / f"instances_{split}.json"
+
+    def directories(self) -> list[Path]:
+        dirs = {p.parent for p in self.sample_files(0).values()}
+        dirs |= {self.part(0).parent, self.split_list("train").parent}
+        if self.recipe.format == "png":
+            dirs.add(self.coco("train").parent)
+        return sorted(dirs)
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()

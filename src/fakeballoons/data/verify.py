@@ -1,0 +1,113 @@
+"""Check a generated dataset against its manifest: every file exists, decodes and matches."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from . import formats
+from .generate import chunk_done
+from .layout import Layout, Recipe
+
+
+@dataclass
+class Report:
+    samples: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(root: str | Path, decode: bool = True) -> Report:
+    """Verify a dataset directory.
+
+    Checks: dataset.json parses; every chunk is complete; scenes.jsonl has one line per index
+    in order, with the right split; every file named there exists with the recorded SHA-256 and
+    (if ``decode``) decodes to the configured size with label values in {0..K, ignore}; the split
+    lists and COCO files agree with the manifest.
+    """
+    root = Path(root)
+    manifest = root / "dataset.json"
+    if not manifest.exists():
+        raise UserError(f"{root} is not a fakeballoons dataset (no dataset.json)")
+    recipe = Recipe.from_manifest(formats.read_json(manifest, "dataset manifest"), str(manifest))
+    layout = Layout(root, recipe)
+    report = Report()
+    problem = report.problems.append
+    missing = [c for c in range(recipe.num_chunks) if not chunk_done(layout, c)]
+    if missing:
+        problem(f"{len(missing)} of {recipe.num_chunks} chunks are incomplete (first: indices "
+                f"{recipe.chunk_range(missing[0]).start}..{recipe.chunk_range(missing[0]).stop - 1}); "
+                "rerun the generate command to finish them")
+    if not layout.scenes.exists():
+        problem("scenes.jsonl is missing; rerun the generate command to finish the dataset")
+        return report
+    config = recipe.config
+    valid_labels = set(range(config.num_classes + 1)) | {config.antialias.ignore_index}
+    expected = 0
+    for record in formats.read_jsonl(layout.scenes, "scene list"):
+        if record.get("index") != expected:
+            problem(f"scenes.jsonl line {expected + 1} has index {record.get('index')!r}, expected {expected}")
+            return report
+        if record.get("split") != recipe.split_of(expected):
+            problem(f"scenes.jsonl index {expected}: split {record.get('split')!r} does not match the manifest")
+        for kind, rel in record["files"].items():
+            path = root / rel
+            where = f"{rel}"
+            if not path.exists():
+                problem(f"{where} is missing; rerun the generate command to restore it")
+                continue
+            data = path.read_bytes()
+            if formats.sha256(data) != record["sha256"][kind]:
+                problem(f"{where} does not match the manifest (SHA-256 differs): corrupt or modified; "
+                        "delete it and rerun the generate command to restore it")
+                continue
+            if decode:
+                _check_decodes(path, kind, config, valid_labels, problem)
+        expected += 1
+        report.samples += 1
+    if expected != recipe.num:
+        problem(f"scenes.jsonl has {expected} samples, the manifest says {recipe.num}")
+    for split in ("train", "val"):
+        path = layout.split_list(split)
+        want = [layout.name(i) for i in recipe.split_range(split)]
+        if not path.exists() or path.read_text().split() != want:
+            problem(f"{layout.relative(path)} is missing or does not list the {split} split")
+    if recipe.format == "png":
+        for split in ("train", "val"):
+            path = layout.coco(split)
+            try:
+                coco = json.loads(path.read_text())
+                ids = [im["id"] for im in coco["images"]]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                problem(f"{layout.relative(path)} is missing or unreadable ({exc})")
+                continue
+            if ids != list(recipe.split_range(split)):
+                problem(f"{layout.relative(path)} does not list the {split} images")
+    return report
+
+
+def _check_decodes(path: Path, kind: str, config, valid_labels: set[int], problem) -> None:
+    try:
+        if kind == "image":
+            arr = formats.read_image(path)
+            shape = arr.shape[:2]
+        elif kind == "label":
+            arr = formats.read_label(path)
+            shape = arr.shape
+            bad = set(np.unique(arr).tolist()) - valid_labels
+            if bad:
+                problem(f"{path.name}: label values {sorted(bad)} are not classes or the ignore value")
+        else:
+            shape = formats.read_instance(path).shape
+    except UserError as exc:
+        problem(f"{exc}")
+        return
+    if tuple(shape) != (config.height, config.width):
+        problem(f"{path.name}: size {shape} differs from the configured {(config.height, config.width)}")

@@ -1,0 +1,231 @@
+"""generate/verify: layout, determinism across workers and shards, crash and resume, bad inputs."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakeballoons import SceneConfig, render, sample_scene
+from fakeballoons.cli import main
+from fakeballoons.data import formats
+from fakeballoons.data.generate import generate, parse_shard
+from fakeballoons.data.layout import CHUNK_SIZE, Recipe
+from fakeballoons.data.verify import verify
+
+CONFIG = SceneConfig(height=32, width=48)
+NUM = 70  # three chunks: 32 + 32 + 6
+
+
+def tree(root: Path) -> dict[str, str]:
+    """SHA-256 of every file below root, by relative path; hidden (temporary) files included."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    generate(out, Recipe(CONFIG, num=NUM, seed=5), workers=1, progress=False)
+    return out
+
+
+def test_layout_and_manifest(reference):
+    manifest = json.loads((reference / "dataset.json").read_text())
+    assert manifest["counts"] == {"total": 70, "train": 63, "val": 7}
+    assert manifest["seed"] == 5 and manifest["format"] == "png" and manifest["num_classes"] == 3
+    assert SceneConfig.from_dict(manifest["config"]) == CONFIG
+    assert [c["colour"] for c in manifest["classes"]] == [[0, 0, 0], [0, 255, 128], [42, 0, 255], [255, 0, 42]]
+    lines = [json.loads(x) for x in (reference / "scenes.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in lines] == list(range(70))
+    assert [r["split"] for r in lines] == ["train"] * 63 + ["val"] * 7
+    assert lines[3]["objects"] == sample_scene(CONFIG, 5, 3).to_dict()["objects"]
+    for kind, folder in (("image", "images"), ("label", "labels"), ("instance", "instances")):
+        assert len(list((reference / folder).glob("*.png"))) == 70
+        assert lines[0]["files"][kind] == f"{folder}/000000.png"
+    assert (reference / "splits" / "val.txt").read_text().split() == [f"{i:06d}" for i in range(63, 70)]
+    coco = json.loads((reference / "annotations" / "instances_val.json").read_text())
+    assert [im["id"] for im in coco["images"]] == list(range(63, 70))
+    assert [c["id"] for c in coco["categories"]] == [1, 2, 3]
+    assert len({a["id"] for a in coco["annotations"]}) == len(coco["annotations"]) > 7
+    report = verify(reference)
+    assert report.ok, report.problems
+    assert report.samples == 70
+
+
+def test_files_equal_the_renderer(reference):
+    sample = render(sample_scene(CONFIG, 5, 66), CONFIG)
+    np.testing.assert_array_equal(formats.read_image(reference / "images" / "000066.png"), sample.image)
+    np.testing.assert_array_equal(formats.read_label(reference / "labels" / "000066.png"), sample.label)
+    np.testing.assert_array_equal(formats.read_instance(reference / "instances" / "000066.png"), sample.instance)
+
+
+def test_worker_counts_and_shards_give_the_same_files(reference, tmp_path):
+    recipe = Recipe(CONFIG, num=NUM, seed=5)
+    generate(tmp_path / "w2", recipe, workers=2, progress=False)
+    assert tree(tmp_path / "w2") == tree(reference)
+    for i in (2, 0, 1):  # shards in any order; the last one to finish assembles the manifests
+        summary = generate(tmp_path / "sh", recipe, workers=1, shard=(i, 3), progress=False)
+        assert summary.finalized == (i == 1)
+    assert tree(tmp_path / "sh") == tree(reference)
+
+
+def test_shard_from_torchrun_environment():
+    assert parse_shard(None, {"RANK": "1", "WORLD_SIZE": "4"}) == (1, 4)
+    assert parse_shard("2/3", {"RANK": "1", "WORLD_SIZE": "4"}) == (2, 3)
+    assert parse_shard(None, {}) == (0, 1)
+
+
+def test_resume_from_every_kind_of_interruption(reference, tmp_path):
+    """States a kill can leave: a sample with some files, a chunk without its record, stray
+    temporaries, no assembled manifests. Rerunning completes it to the same bytes."""
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    (out / "labels" / "000040.png").unlink()  # killed between a sample's renames
+    (out / "parts" / "000001.jsonl").unlink()  # killed before the chunk record
+    (out / "parts" / "000002.jsonl").unlink()
+    for i in range(64, 70):  # a chunk never started
+        for folder in ("images", "labels", "instances"):
+            (out / folder / f"{i:06d}.png").unlink()
+    (out / "images" / ".000041.png.abc123.tmp").write_bytes(b"half a png")
+    (out / "parts" / ".000001.jsonl.x.tmp").write_bytes(b"{")
+    (out / "scenes.jsonl").unlink()
+    (out / "annotations" / "instances_train.json").unlink()
+    summary = generate(out, Recipe(CONFIG, num=NUM, seed=5), workers=1, progress=False)
+    assert summary.chunks_skipped == 1 and summary.samples_written == 32 + 6 and summary.finalized
+    assert tree(out) == tree(reference)
+
+
+def test_killed_process_resumes_to_identical_bytes(tmp_path):
+    """kill -9 a real generate (its whole process group, workers included), rerun, compare."""
+    args = [sys.executable, "-m", "fakeballoons", "generate", "--num", "256", "--size", "96", "--noise", "sc",
+            "--workers", "2", "--quiet", "--seed", "3"]
+    first = subprocess.Popen(args + [str(tmp_path / "killed")], start_new_session=True)
+    images = tmp_path / "killed" / "images"
+    deadline = time.monotonic() + 120
+    while len(list(images.glob("*.png"))) < 20:  # wait for the run to be well under way
+        assert first.poll() is None, "generate ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert not (tmp_path / "killed" / "scenes.jsonl").exists()
+    assert subprocess.run(args + [str(tmp_path / "killed")]).returncode == 0
+    assert subprocess.run(args + [str(tmp_path / "clean")]).returncode == 0
+    assert tree(tmp_path / "killed") == tree(tmp_path / "clean")
+
+
+def test_voc_layout(tmp_path):
+    generate(tmp_path / "voc", Recipe(CONFIG, num=10, seed=1, format="voc"), progress=False)
+    voc = tmp_path / "voc" / "VOCdevkit" / "VOC2012"
+    assert len(list((voc / "JPEGImages").glob("*.jpg"))) == 10
+    assert (voc / "ImageSets" / "Segmentation" / "trainval.txt").read_text().split() == [f"{i:06d}" for i in range(10)]
+    assert verify(tmp_path / "voc").ok
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+def run_cli(args, capsys):
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_generate_verify_preview_cli(tmp_path, capsys):
+    out = tmp_path / "ds"
+    code, _, err = run_cli(["generate", out, "--num", 12, "--size", 32, "--noise", "sc", "--quiet",
+                            "--workers", 1], capsys)
+    assert code == 0, err
+    code, stdout, _ = run_cli(["verify", out], capsys)
+    assert code == 0 and "OK, 12 samples" in stdout
+    assert run_cli(["preview", out, "--out", tmp_path / "p.png", "--count", 4], capsys)[0] == 0
+    assert formats.read_image(tmp_path / "p.png").shape[1] > 4 * 2 * 100
+
+
+def one_line_error(code, err):
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--num", "-1"], "--num: must be from 1"),
+    (["--shard", "3/2"], "--shard 3/2: need N >= 1 and 0 <= I < N"),
+    (["--shard", "x"], "--shard must look like I/N"),
+    (["--workers", "0"], "--workers must be 'auto' or a positive integer"),
+    (["--size", "0"], "--size: must be from 1"),
+])
+def test_bad_generate_options(tmp_path, capsys, args, message):
+    code, _, err = run_cli(["generate", tmp_path / "ds", "--num", 4, *args], capsys)
+    one_line_error(code, err)
+    assert message in err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_unwritable_out(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(["generate", tmp_path / "file" / "ds", "--num", 2, "--size", 8], capsys)
+    one_line_error(code, err)
+    assert "cannot write to" in err
+
+
+def test_refuses_other_recipe_and_foreign_directory(reference, tmp_path, capsys):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    before = tree(out)
+    code, _, err = run_cli(["generate", out, "--num", NUM, "--seed", 5, "--height", 32, "--width", 48,
+                            "--noise", "sc"], capsys)
+    one_line_error(code, err)
+    assert "different recipe" in err and "configuration" in err
+    code, _, err = run_cli(["generate", out, "--num", NUM, "--seed", 6, "--height", 32, "--width", 48], capsys)
+    one_line_error(code, err)
+    assert "seed is 5 there, 6 here" in err
+    assert tree(out) == before
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    code, _, err = run_cli(["generate", tmp_path / "other", "--num", 2], capsys)
+    one_line_error(code, err)
+    assert "not empty" in err and (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_verify_finds_corruption(reference, tmp_path, capsys):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    path = out / "labels" / "000007.png"
+    path.write_bytes(path.read_bytes()[:50])
+    code, _, err = run_cli(["verify", out], capsys)
+    one_line_error(code, err)
+    assert "labels/000007.png does not match the manifest" in err
+    # the advice works: delete it, rerun the same command, and the dataset is whole again
+    path.unlink()
+    generate(out, Recipe(CONFIG, num=NUM, seed=5), progress=False)
+    assert tree(out) == tree(reference)
+    code, _, err = run_cli(["verify", tmp_path / "nothing"], capsys)
+    one_line_error(code, err)
+
+
+def test_verify_finds_undecodable_png_with_matching_hash(reference, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    bad = b"\x89PNG\r\n\x1a\n" + b"\0" * 20
+    (out / "images" / "000002.png").write_bytes(bad)
+    lines = (out / "scenes.jsonl").read_text().splitlines()
+    record = json.loads(lines[2])
+    record["sha256"]["image"] = hashlib.sha256(bad).hexdigest()
+    lines[2] = json.dumps(record, separators=(",", ":"))
+    (out / "scenes.jsonl").write_text("\n".join(lines) + "\n")
+    report = verify(out)
+    assert not report.ok and "cannot read image" in report.problems[0]
+
+
+def test_chunk_size_is_what_the_tests_assume():
+    assert CHUNK_SIZE == 32
