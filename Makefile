@@ -20,18 +20,17 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-# The main job on built-in defaults: sample scenes with label and instance maps, both noises.
+# The main job on built-in defaults: a 1,000-pair Perlin dataset at 512x512 (resumed if interrupted,
+# nothing to do if complete), a preview sheet of it, and the class prototypes of both noises.
 run: $(STAMP)
 	mkdir -p $(OUT)
-	for noise in perlin sc; do for i in 0 1 2; do \
-	  $(BIN)/fakeballoons render $(OUT)/scene_$${noise}_$$i.png --noise $$noise --seed 0 --index $$i \
-	    --label-out $(OUT)/scene_$${noise}_$$i.label.png --instance-out $(OUT)/scene_$${noise}_$$i.instance.png \
-	    --scene-out $(OUT)/scene_$${noise}_$$i.json || exit 1; \
-	done; \
-	$(BIN)/fakeballoons render $(OUT)/prototypes_$$noise.png --scene prototypes --noise $$noise \
-	  --label-out $(OUT)/prototypes_$$noise.label.png || exit 1; \
+	$(BIN)/fakeballoons generate $(OUT)/perlin-1k --num 1000 --noise perlin --size 512 --seed 0
+	$(BIN)/fakeballoons preview $(OUT)/perlin-1k --out $(OUT)/perlin-1k-preview.png --count 16
+	for noise in perlin sc; do \
+	  $(BIN)/fakeballoons render $(OUT)/prototypes_$$noise.png --scene prototypes --noise $$noise \
+	    --label-out $(OUT)/prototypes_$$noise.label.png || exit 1; \
 	done
-	@echo "wrote sample scenes to $(OUT)/"
+	@echo "dataset in $(OUT)/perlin-1k, preview in $(OUT)/perlin-1k-preview.png"
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -1,1 +1,4 @@
-"""Data: file formats (the only module that touches disk)."""
+"""Data: file formats, dataset generation and verification, and torch Datasets.
+
+Rendering knows nothing of files; this package is where samples meet the disk.
+"""
