@@ -17,3 +17,19 @@ from fakeballoons import SceneConfig  # noqa: E402
 def small_config():
     """A 48x64 default scene config: cheap to render, still several objects per scene."""
     return SceneConfig(height=48, width=64)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the fakeballoons command in-process: cli(args) -> (exit code, stdout, stderr)."""
+    from fakeballoons.cli import main
+
+    def run(args):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

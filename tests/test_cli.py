@@ -9,23 +9,15 @@ import numpy as np
 import pytest
 
 from fakeballoons import SceneConfig, render, sample_scene
-from fakeballoons.cli import main
 from fakeballoons.data import formats
 
 
-def run_cli(args, capsys):
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
-def test_render_writes_all_outputs(tmp_path, capsys):
-    code, _, err = run_cli(["render", tmp_path / "a.png", "--size", 64, "--seed", 3, "--index", 2,
+def test_render_writes_all_outputs(tmp_path, cli):
+    code, _, err = cli(["render", tmp_path / "a.png", "--size", 64, "--seed", 3, "--index", 2,
                             "--label-out", tmp_path / "a.label.png", "--instance-out", tmp_path / "a.inst.png",
-                            "--scene-out", tmp_path / "a.json"], capsys)
+                            "--scene-out", tmp_path / "a.json"])
     assert code == 0, err
     config = SceneConfig(height=64, width=64)
     expected = render(sample_scene(config, 3, 2), config)
@@ -36,23 +28,23 @@ def test_render_writes_all_outputs(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["a.inst.png", "a.json", "a.label.png", "a.png"]
 
 
-def test_render_same_bytes_twice(tmp_path, capsys):
+def test_render_same_bytes_twice(tmp_path, cli):
     for name in ("x.png", "y.png"):
-        assert run_cli(["render", tmp_path / name, "--size", 40, "--noise", "sc"], capsys)[0] == 0
+        assert cli(["render", tmp_path / name, "--size", 40, "--noise", "sc"])[0] == 0
     assert (tmp_path / "x.png").read_bytes() == (tmp_path / "y.png").read_bytes()
 
 
-def test_special_scenes_and_config_file(tmp_path, capsys):
+def test_special_scenes_and_config_file(tmp_path, cli):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"noise": "sc", "height": 32, "width": 48}))
-    assert run_cli(["render", tmp_path / "p.png", "--scene", "prototypes", "--config", cfg,
-                    "--label-out", tmp_path / "p.l.png"], capsys)[0] == 0
+    assert cli(["render", tmp_path / "p.png", "--scene", "prototypes", "--config", cfg,
+                    "--label-out", tmp_path / "p.l.png"])[0] == 0
     label = formats.read_label(tmp_path / "p.l.png")
     assert label.shape == (32, 48) and {1, 2, 3} <= set(np.unique(label))
-    assert run_cli(["render", tmp_path / "s.png", "--scene", "single", "--hue", 90, "--elongation", 0.8,
-                    "--size", 32], capsys)[0] == 0
-    assert run_cli(["render", tmp_path / "r.png", "--scene", "prototypes", "--random-prototypes",
-                    "--size", 32], capsys)[0] == 0
+    assert cli(["render", tmp_path / "s.png", "--scene", "single", "--hue", 90, "--elongation", 0.8,
+                    "--size", 32])[0] == 0
+    assert cli(["render", tmp_path / "r.png", "--scene", "prototypes", "--random-prototypes",
+                    "--size", 32])[0] == 0
 
 
 def _bad_config(tmp_path, data):
@@ -71,8 +63,8 @@ def _bad_config(tmp_path, data):
     (lambda t: ["--label-out", t / "nodir" / "l.png"], "does not exist"),
     (lambda t: ["--elongation", 2], "--elongation: must be from 0.0 to 1.0"),
 ])
-def test_user_errors_exit_2_with_one_line(tmp_path, capsys, make_args, message):
-    code, out, err = run_cli(["render", tmp_path / "out.png", *make_args(tmp_path)], capsys)
+def test_user_errors_exit_2_with_one_line(tmp_path, cli, make_args, message):
+    code, out, err = cli(["render", tmp_path / "out.png", *make_args(tmp_path)])
     assert code == 2
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "out.png").exists()
@@ -89,8 +81,8 @@ def test_output_in_missing_directory_subprocess(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_bench_noise_runs(capsys):
-    code, out, _ = run_cli(["bench", "noise", "--points", 1000, "--json"], capsys)
+def test_bench_noise_runs(cli):
+    code, out, _ = cli(["bench", "noise", "--points", 1000, "--json"])
     assert code == 0
     results = json.loads(out)["results"]
     assert {r["noise"] for r in results} == {"perlin", "sc"} and all(r["median_ms"] > 0 for r in results)

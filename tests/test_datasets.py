@@ -6,7 +6,6 @@ import torch
 from PIL import Image
 
 from fakeballoons import FakeBalloons, FakeBalloonsFolder, SceneConfig, UserError, render, sample_scene
-from fakeballoons.data import formats
 from fakeballoons.data.generate import generate
 from fakeballoons.data.layout import Recipe
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from fakeballoons import SceneConfig, render, sample_scene
-from fakeballoons.cli import main
 from fakeballoons.data import formats
 from fakeballoons.data.generate import generate, parse_shard
 from fakeballoons.data.layout import CHUNK_SIZE, Recipe
@@ -132,23 +131,16 @@ def test_voc_layout(tmp_path):
 
 # --- the command line -----------------------------------------------------------------------------
 
-def run_cli(args, capsys):
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
-def test_generate_verify_preview_cli(tmp_path, capsys):
+def test_generate_verify_preview_cli(tmp_path, cli):
     out = tmp_path / "ds"
-    code, _, err = run_cli(["generate", out, "--num", 12, "--size", 32, "--noise", "sc", "--quiet",
-                            "--workers", 1], capsys)
+    code, _, err = cli(["generate", out, "--num", 12, "--size", 32, "--noise", "sc", "--quiet",
+                            "--workers", 1])
     assert code == 0, err
-    code, stdout, _ = run_cli(["verify", out], capsys)
+    code, stdout, _ = cli(["verify", out])
     assert code == 0 and "OK, 12 samples" in stdout
-    assert run_cli(["preview", out, "--out", tmp_path / "p.png", "--count", 4], capsys)[0] == 0
+    assert cli(["preview", out, "--out", tmp_path / "p.png", "--count", 4])[0] == 0
     assert formats.read_image(tmp_path / "p.png").shape[1] > 4 * 2 * 100
 
 
@@ -164,52 +156,52 @@ def one_line_error(code, err):
     (["--workers", "0"], "--workers must be 'auto' or a positive integer"),
     (["--size", "0"], "--size: must be from 1"),
 ])
-def test_bad_generate_options(tmp_path, capsys, args, message):
-    code, _, err = run_cli(["generate", tmp_path / "ds", "--num", 4, *args], capsys)
+def test_bad_generate_options(tmp_path, cli, args, message):
+    code, _, err = cli(["generate", tmp_path / "ds", "--num", 4, *args])
     one_line_error(code, err)
     assert message in err
     assert not (tmp_path / "ds").exists()
 
 
-def test_unwritable_out(tmp_path, capsys):
+def test_unwritable_out(tmp_path, cli):
     (tmp_path / "file").write_text("x")
-    code, _, err = run_cli(["generate", tmp_path / "file" / "ds", "--num", 2, "--size", 8], capsys)
+    code, _, err = cli(["generate", tmp_path / "file" / "ds", "--num", 2, "--size", 8])
     one_line_error(code, err)
     assert "cannot write to" in err
 
 
-def test_refuses_other_recipe_and_foreign_directory(reference, tmp_path, capsys):
+def test_refuses_other_recipe_and_foreign_directory(reference, tmp_path, cli):
     out = tmp_path / "ds"
     shutil.copytree(reference, out)
     before = tree(out)
-    code, _, err = run_cli(["generate", out, "--num", NUM, "--seed", 5, "--height", 32, "--width", 48,
-                            "--noise", "sc"], capsys)
+    code, _, err = cli(["generate", out, "--num", NUM, "--seed", 5, "--height", 32, "--width", 48,
+                            "--noise", "sc"])
     one_line_error(code, err)
     assert "different recipe" in err and "configuration" in err
-    code, _, err = run_cli(["generate", out, "--num", NUM, "--seed", 6, "--height", 32, "--width", 48], capsys)
+    code, _, err = cli(["generate", out, "--num", NUM, "--seed", 6, "--height", 32, "--width", 48])
     one_line_error(code, err)
     assert "seed is 5 there, 6 here" in err
     assert tree(out) == before
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    code, _, err = run_cli(["generate", tmp_path / "other", "--num", 2], capsys)
+    code, _, err = cli(["generate", tmp_path / "other", "--num", 2])
     one_line_error(code, err)
     assert "not empty" in err and (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
-def test_verify_finds_corruption(reference, tmp_path, capsys):
+def test_verify_finds_corruption(reference, tmp_path, cli):
     out = tmp_path / "ds"
     shutil.copytree(reference, out)
     path = out / "labels" / "000007.png"
     path.write_bytes(path.read_bytes()[:50])
-    code, _, err = run_cli(["verify", out], capsys)
+    code, _, err = cli(["verify", out])
     one_line_error(code, err)
     assert "labels/000007.png does not match the manifest" in err
     # the advice works: delete it, rerun the same command, and the dataset is whole again
     path.unlink()
     generate(out, Recipe(CONFIG, num=NUM, seed=5), progress=False)
     assert tree(out) == tree(reference)
-    code, _, err = run_cli(["verify", tmp_path / "nothing"], capsys)
+    code, _, err = cli(["verify", tmp_path / "nothing"])
     one_line_error(code, err)
 
 

@@ -11,6 +11,7 @@ from ._version import __version__  # noqa: E402
 _LAZY = {  # need torch: imported on first use so that rendering alone stays light
     "FakeBalloons": "fakeballoons.data.datasets",
     "FakeBalloonsFolder": "fakeballoons.data.datasets",
+    "SegmentationMetrics": "fakeballoons.train.metrics",
 }
 
 
@@ -23,7 +24,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "FakeBalloons", "FakeBalloonsFolder",
+    "FakeBalloons", "FakeBalloonsFolder", "SegmentationMetrics",
     "AntialiasConfig", "Batch", "CameraConfig", "ClassPrior", "ConfigError", "LightConfig", "Sample",
     "SamplingConfig", "Scene", "SceneConfig", "SceneObject", "UserError", "__version__", "noise",
     "prototype_scene", "render", "render_batch", "sample_scene", "single_object_scene",

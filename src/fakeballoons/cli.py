@@ -164,16 +164,48 @@ def cmd_preview(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train.config import load_preset
+    from .train.loop import TrainingDiverged, train
+
+    cfg = load_preset(args.preset)
+    cfg = cfg.with_changes(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           size=args.size, amp=args.amp or None, workers=args.workers, seed=args.seed,
+                           num_train=args.num_train, num_val=args.num_val, optimizer=args.optimizer,
+                           momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+                           aux_loss=args.aux_loss or None, hflip=args.hflip or None, bootstrap=args.bootstrap)
+    scene = load_config(args.scene_config) if args.scene_config else None
+    try:
+        train(args.data, args.out, cfg, device=args.device, scene=scene, resume=args.resume, init=args.init,
+              transfer=args.transfer, progress=not args.quiet)
+    except TrainingDiverged as exc:
+        print(f"fakeballoons train: stopped: {exc}; the last good checkpoint (if any) is {args.out}/last.pt",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .train.report import write_report
+
+    path = write_report(args.runs, args.out)
+    print(f"wrote {path} and {path.parent / 'curves.png'}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
-    if args.what == "generate":
+    if args.what == "train":
+        results = bench.bench_train(model=args.model, size=args.size, batch=args.batch or 16, steps=args.steps,
+                                    device=args.device, amp=args.amp)
+    elif args.what == "generate":
         results = bench.bench_generate(num=args.num, size=args.size, runs=args.runs,
                                        noises=args.noise or NOISE_FUNCTIONS, workers=args.workers)
     elif args.what == "render":
         results = bench.bench_render(size=args.size, scenes=args.scenes, threads=args.threads,
                                      noises=args.noise or NOISE_FUNCTIONS, device=args.device,
-                                     batch=args.batch)
+                                     batch=args.batch or 64)
     else:
         results = bench.bench_noise(points=args.points, threads=args.threads)
     bench.print_results(results, as_json=args.json)
@@ -237,9 +269,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", type=_int_in(1, 100), default=4)
     p.set_defaults(func=cmd_preview)
 
+    p = sub.add_parser("train", help="train and evaluate a segmentation model",
+                       description="Train a torchvision segmentation model and evaluate it every epoch. "
+                                   "Options override the preset.")
+    p.add_argument("--data", required=True,
+                   help="a dataset directory, or synthetic:perlin / synthetic:sc (rendered on the fly)")
+    p.add_argument("--out", required=True, help="run directory (new, or with --resume an existing run)")
+    p.add_argument("--preset", default="paper", help="paper (default), quick, or a JSON file")
+    p.add_argument("--model", help="fcn_resnet50|fcn_resnet101|deeplabv3_resnet50|deeplabv3_resnet101|"
+                                   "deeplabv3_mobilenet_v3_large|lraspp_mobilenet_v3_large")
+    p.add_argument("--epochs", type=_int_in(0, 100_000), help="epochs (0: evaluate only)")
+    p.add_argument("--batch-size", type=_int_in(1, 100_000))
+    p.add_argument("--lr", type=_float_in(1e-12, 1e12))
+    p.add_argument("--optimizer", choices=("sgd", "adamw"))
+    p.add_argument("--momentum", type=_float_in(0.0, 1.0))
+    p.add_argument("--weight-decay", type=_float_in(0.0, 1.0))
+    p.add_argument("--schedule", choices=("none", "poly"))
+    p.add_argument("--size", type=_int_in(8, 8192), help="train and evaluate at size x size")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--aux-loss", action="store_true", help="torchvision's auxiliary head and loss")
+    p.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    p.add_argument("--workers", type=_int_in(0, 256), help="DataLoader workers")
+    p.add_argument("--seed", type=_int_in(0, 2**31 - 1))
+    p.add_argument("--num-train", type=_int_in(1, 10**9), help="synthetic data: training pairs")
+    p.add_argument("--num-val", type=_int_in(1, 10**9), help="synthetic data: validation pairs")
+    p.add_argument("--bootstrap", type=_int_in(0, 100_000), help="bootstrap resamples for intervals")
+    p.add_argument("--scene-config", metavar="FILE", help="scene config JSON for synthetic data")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.add_argument("--init", metavar="CHECKPOINT", help="initialise from a checkpoint (see --transfer)")
+    p.add_argument("--transfer", choices=("auto", "all-matching", "backbone"), default="auto",
+                   help="with --init: auto = all matching tensors but the final classifier layers "
+                        "(default); all-matching = every matching tensor; backbone = backbone only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("report", help="curves and a table of final metrics from run directories")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", required=True, help="output directory for report.md and curves.png")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("bench", help="throughput benchmarks (medians)",
                        description="Measure rendering or generation throughput; prints medians.")
-    p.add_argument("what", choices=("render", "noise", "generate"))
+    p.add_argument("what", choices=("render", "noise", "generate", "train"))
+    p.add_argument("--model", default="lraspp_mobilenet_v3_large", help="model (train)")
+    p.add_argument("--steps", type=_int_in(1, 10_000), default=10, help="timed steps (train)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (train)")
     p.add_argument("--num", type=_int_in(1, 10**7), default=256, help="pairs per run (generate)")
     p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
     p.add_argument("--workers", default="auto", help="worker processes (generate)")
@@ -249,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_int_in(1, 1024), default=1, help="CPU threads (default 1)")
     p.add_argument("--noise", choices=NOISE_FUNCTIONS, action="append", help="repeatable; default both")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--batch", type=_int_in(1, 100_000), default=64, help="scenes per launch (cuda)")
+    p.add_argument("--batch", type=_int_in(1, 100_000), default=None,
+                   help="scenes per launch (render on cuda, default 64) or per step (train, default 16)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -248,7 +248,7 @@ class SceneConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -256,7 +256,7 @@ class SceneConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SceneConfig:
         """Build from plain data; missing keys take defaults, unknown keys are errors."""
-        return _from_plain(cls, data, "")
+        return from_plain(cls, data, "")
 
     @classmethod
     def from_json(cls, text: str) -> SceneConfig:
@@ -267,15 +267,15 @@ class SceneConfig:
         return cls.from_dict(data)
 
 
-def _to_plain(obj: Any) -> Any:
+def to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (tuple, list)):
-        return [_to_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     return obj
 
 
-def _from_plain(tp: Any, value: Any, path: str) -> Any:
+def from_plain(tp: Any, value: Any, path: str) -> Any:
     """Convert JSON data to an instance of the annotated type ``tp``, naming ``path`` on errors."""
     where = path or "config"
     if dataclasses.is_dataclass(tp):
@@ -287,7 +287,7 @@ def _from_plain(tp: Any, value: Any, path: str) -> Any:
         if unknown:
             key = f"{path}.{unknown[0]}" if path else unknown[0]
             raise ConfigError(f"config has unknown key '{key}' (known keys here: {', '.join(sorted(names))})")
-        kwargs = {k: _from_plain(hints[k], v, f"{path}.{k}" if path else k) for k, v in value.items()}
+        kwargs = {k: from_plain(hints[k], v, f"{path}.{k}" if path else k) for k, v in value.items()}
         try:
             return tp(**kwargs)
         except TypeError as exc:  # a required field is missing
@@ -298,10 +298,10 @@ def _from_plain(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             _fail(where, f"must be a list, got {type(value).__name__}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_from_plain(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+            return tuple(from_plain(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             _fail(where, f"must be a list of {len(args)} values, got {len(value)}")
-        return tuple(_from_plain(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(from_plain(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin in (typing.Union, types.UnionType):
         raise TypeError(f"unsupported annotation {tp}")  # not used by any config field
     if tp is bool:

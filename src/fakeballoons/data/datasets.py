@@ -107,13 +107,16 @@ class FakeBalloons(Dataset):
             order = list(range(n))
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            scenes = [self.scene(i) for i in order[start:start + batch_size]]
-            batch = render_batch(scenes, self.config, device=device)
-            if isinstance(batch.image, torch.Tensor):
-                images, labels = batch.image, batch.label
-            else:  # CPU, or the CUDA simulator: NumPy arrays
-                images, labels = torch.from_numpy(batch.image), torch.from_numpy(batch.label)
-            yield images.permute(0, 3, 1, 2).contiguous(), labels.long()
+            yield self.render_indices(order[start:start + batch_size], device)
+
+    def render_indices(self, indices: Sequence[int], device: str = "cuda") -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples ``indices`` (of this split) rendered in one launch: (B, 3, H, W) uint8, (B, H, W) int64."""
+        batch = render_batch([self.scene(i) for i in indices], self.config, device=device)
+        if isinstance(batch.image, torch.Tensor):
+            images, labels = batch.image, batch.label
+        else:  # CPU, or the CUDA simulator: NumPy arrays
+            images, labels = torch.from_numpy(batch.image), torch.from_numpy(batch.label)
+        return images.permute(0, 3, 1, 2).contiguous(), labels.long()
 
 
 class FakeBalloonsFolder(Dataset):

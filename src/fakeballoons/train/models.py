@@ -1,0 +1,56 @@
+"""Segmentation models from torchvision, built without pretrained weights (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models import segmentation
+
+MODELS = (
+    "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+    "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
+)
+
+
+def build_model(name: str, num_classes: int, aux_loss: bool = False) -> nn.Module:
+    """A randomly initialised torchvision segmentation model; ``model(x)["out"]`` is (B, C, H, W).
+
+    ``aux_loss`` adds torchvision's auxiliary FCN head (``model(x)["aux"]``); LR-ASPP has none.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}")
+    builder = getattr(segmentation, name)
+    kwargs = dict(weights=None, weights_backbone=None, num_classes=num_classes)
+    if not name.startswith("lraspp"):
+        kwargs["aux_loss"] = aux_loss
+    return builder(**kwargs)
+
+
+def final_layers(model: nn.Module) -> list[str]:
+    """Names of the parameters and buffers of the final classifier layers, main and auxiliary.
+
+    These are the layers whose shape depends on the number of classes: the last convolution of
+    ``classifier`` (FCN, DeepLabV3) or LR-ASPP's low and high classifiers, and the last
+    convolution of ``aux_classifier``.
+    """
+    names = []
+    for head in ("classifier", "aux_classifier"):
+        module = getattr(model, head, None)
+        if module is None:
+            continue
+        convs = [(n, m) for n, m in module.named_modules() if isinstance(m, nn.Conv2d)]
+        if isinstance(model, segmentation.LRASPP) and head == "classifier":
+            last = [(n, m) for n, m in convs if n in ("low_classifier", "high_classifier")]
+        else:
+            last = convs[-1:]
+        for n, m in last:
+            names += [f"{head}.{n}.{p}" for p, _ in m.named_parameters(recurse=False)]
+    return names
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    return model.to(memory_format=torch.channels_last)

@@ -1,0 +1,62 @@
+"""Initialise a model from a checkpoint, tensor by tensor, and record what was carried over.
+
+Modes (``--transfer``):
+
+- ``auto`` (default, SPEC.md section 5): every tensor whose name and shape match is loaded, and
+  the final classifier layers (main and auxiliary) are re-initialised, whatever their shape.
+- ``all-matching``: every tensor whose name and shape match, final layers included (to continue
+  or re-evaluate a model on the same classes).
+- ``backbone``: only the backbone's tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .models import final_layers
+
+MODES = ("auto", "all-matching", "backbone")
+
+
+def read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """The model weights in a training checkpoint (or a bare state dict)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # torch raises several types for a corrupt file
+        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{path} holds no model weights (expected a fakeballoons checkpoint or a state dict)")
+    return state
+
+
+def load_init(model: nn.Module, path: str, mode: str = "auto") -> dict:
+    """Load matching tensors of checkpoint ``path`` into ``model``; return the transfer record."""
+    if mode not in MODES:
+        raise UserError(f"--transfer must be one of {list(MODES)}, got {mode!r}")
+    source = read_state_dict(path)
+    target = model.state_dict()
+    final = set(final_layers(model))
+    loaded, skipped = [], {}
+    new_state = dict(target)
+    for name, tensor in target.items():
+        if mode == "backbone" and not name.startswith("backbone."):
+            skipped[name] = "not part of the backbone"
+        elif mode == "auto" and name in final:
+            skipped[name] = "final classifier layer, re-initialised"
+        elif name not in source:
+            skipped[name] = "not in the checkpoint"
+        elif source[name].shape != tensor.shape:
+            skipped[name] = f"shape {tuple(source[name].shape)} in the checkpoint, {tuple(tensor.shape)} here"
+        else:
+            new_state[name] = source[name].to(tensor.dtype)
+            loaded.append(name)
+    model.load_state_dict(new_state)
+    return {"checkpoint": str(path), "mode": mode, "loaded": loaded, "not_loaded": skipped,
+            "unused_in_checkpoint": sorted(set(source) - set(target)),
+            "counts": {"loaded": len(loaded), "not_loaded": len(skipped),
+                       "loaded_values": int(sum(target[n].numel() for n in loaded))}}

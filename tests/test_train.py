@@ -1,0 +1,206 @@
+"""train/report: run files, resume equality, --init, DDP with gloo, NaN stop, bad inputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fakeballoons.cli import main
+from fakeballoons.train import loop
+from fakeballoons.train.config import TrainConfig, load_preset
+from fakeballoons.train.models import build_model, final_layers
+
+TINY = ["--preset", "quick", "--size", "32", "--num-train", "16", "--num-val", "8", "--batch-size", "4",
+        "--bootstrap", "50", "--quiet"]
+DATA = "synthetic:perlin"
+
+
+
+
+def lines(run):
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A two-epoch tiny run, shared by several tests."""
+    run = tmp_path_factory.mktemp("runs") / "a"
+    assert main(["train", "--data", DATA, "--out", str(run), "--epochs", "2", *TINY]) == 0
+    return run
+
+
+def test_run_writes_all_files(trained):
+    assert sorted(os.listdir(trained)) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    config = json.loads((trained / "config.json").read_text())
+    assert config["data"] == DATA and config["train"]["model"] == "lraspp_mobilenet_v3_large"
+    assert config["train"]["size"] == 32 and config["train"]["epochs"] == 2
+    ls = lines(trained)
+    assert [x["epoch"] for x in ls] == [1, 2]
+    for x in ls:
+        assert set(x) == {"epoch", "train_loss", "lr", "metrics", "images_per_s", "seconds"}
+        assert set(x["metrics"]) == {"micro_accuracy", "macro_accuracy", "micro_iou", "macro_iou", "micro_f1",
+                                     "macro_f1"}
+        for v in x["metrics"].values():
+            assert 0 <= v["low"] <= v["value"] <= v["high"] <= 1
+        assert x["images_per_s"] > 0 and x["train_loss"] > 0
+    ckpt = torch.load(trained / "last.pt", weights_only=False)
+    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "config"} <= set(ckpt)
+    assert ckpt["epoch"] == 2 and ckpt["config"] == config
+
+
+def test_resume_gives_the_same_next_epoch(trained, tmp_path, monkeypatch, cli):
+    run = tmp_path / "b"
+    real_save = loop._atomic_save
+
+    def save_then_die(obj, path):
+        real_save(obj, path)
+        if path.name == "last.pt" and obj["epoch"] == 1:
+            raise KeyboardInterrupt  # the process is stopped right after epoch 1's checkpoint
+
+    monkeypatch.setattr(loop, "_atomic_save", save_then_die)
+    assert cli(["train", "--data", DATA, "--out", run, "--epochs", "2", *TINY])[0] == 130
+    monkeypatch.setattr(loop, "_atomic_save", real_save)
+    # as if killed after writing epoch 2's metrics line but before its checkpoint
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({**lines(run)[0], "epoch": 2}) + "\n")
+    assert cli(["train", "--data", DATA, "--out", run, "--epochs", "2", "--resume", *TINY])[0] == 0
+    a, b = lines(trained), lines(run)
+    assert [x["epoch"] for x in b] == [1, 2]
+    for x, y in zip(a, b):
+        assert x["train_loss"] == y["train_loss"] and x["metrics"] == y["metrics"] and x["lr"] == y["lr"]
+    wa = torch.load(trained / "last.pt", weights_only=False)["model"]
+    wb = torch.load(run / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_init_reproduces_evaluation(trained, tmp_path, cli):
+    run = tmp_path / "eval"
+    code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "0", "--init", trained / "best.pt",
+                            "--transfer", "all-matching", *TINY])
+    assert code == 0, err
+    best = torch.load(trained / "best.pt", weights_only=False)
+    assert lines(run)[0]["metrics"] == best["metrics"]
+    record = json.loads((run / "transfer.json").read_text())
+    assert record["counts"]["not_loaded"] == 0 and record["mode"] == "all-matching"
+
+
+def test_transfer_auto_reinitialises_the_final_layers(trained):
+    from fakeballoons.train.transfer import load_init
+
+    source = torch.load(trained / "best.pt", weights_only=False)["model"]
+    torch.manual_seed(123)
+    model = build_model("lraspp_mobilenet_v3_large", 4)
+    record = load_init(model, str(trained / "best.pt"), "auto")
+    final = set(final_layers(model))
+    assert final == {"classifier.low_classifier.weight", "classifier.low_classifier.bias",
+                     "classifier.high_classifier.weight", "classifier.high_classifier.bias"}
+    state = model.state_dict()
+    for name in record["loaded"]:
+        assert torch.equal(state[name], source[name])
+    for name in final:
+        assert name in record["not_loaded"] and not torch.equal(state[name], source[name])
+    # a model with other classes: the final layers differ in shape and are re-initialised too
+    other = build_model("lraspp_mobilenet_v3_large", 7)
+    rec = load_init(other, str(trained / "best.pt"), "all-matching")
+    assert "shape" in rec["not_loaded"]["classifier.high_classifier.weight"]
+    backbone = load_init(build_model("lraspp_mobilenet_v3_large", 4), str(trained / "best.pt"), "backbone")
+    assert all(n.startswith("backbone.") for n in backbone["loaded"])
+
+
+def test_fcn_final_layers_include_aux():
+    names = final_layers(build_model("fcn_resnet50", 3, aux_loss=True))
+    assert names == ["classifier.4.weight", "classifier.4.bias", "aux_classifier.4.weight", "aux_classifier.4.bias"]
+
+
+def _torchrun(args, nproc):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "fakeballoons", *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_ddp_two_processes_same_metrics_as_one(trained, tmp_path):
+    common = ["train", "--data", DATA, "--epochs", "0", "--init", trained / "best.pt", "--transfer", "all-matching",
+              *TINY]
+    two = _torchrun([*common, "--out", tmp_path / "ddp"], 2)
+    assert two.returncode == 0, two.stderr[-2000:]
+    one = _torchrun([*common, "--out", tmp_path / "one"], 1)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert lines(tmp_path / "ddp")[0]["metrics"] == lines(tmp_path / "one")[0]["metrics"]
+    # and DDP training runs end to end, rank 0 alone writing
+    proc = _torchrun(["train", "--data", DATA, "--epochs", "1", "--out", tmp_path / "ddp-train", *TINY], 2)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [x["epoch"] for x in lines(tmp_path / "ddp-train")] == [1]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, cli):
+    real = loop.compute_loss
+    state = {"epoch": 0}
+    real_train_one = loop.train_one_epoch
+
+    def spy_train_one(*args, **kwargs):
+        state["epoch"] = args[5]
+        return real_train_one(*args, **kwargs)
+
+    def poisoned(outputs, labels, ignore_index):
+        loss = real(outputs, labels, ignore_index)
+        return loss * float("nan") if state["epoch"] == 2 else loss
+
+    monkeypatch.setattr(loop, "compute_loss", poisoned)
+    monkeypatch.setattr(loop, "train_one_epoch", spy_train_one)
+    run = tmp_path / "nan"
+    code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "3", *TINY])
+    assert code == 1
+    assert err.count("\n") == 1 and "loss became nan at epoch 2" in err and "Traceback" not in err
+    assert torch.load(run / "last.pt", weights_only=False)["epoch"] == 1
+    assert [x["epoch"] for x in lines(run)] == [1]
+
+
+def test_folder_data(tmp_path, cli):
+    assert cli(["generate", tmp_path / "ds", "--num", 12, "--size", 40, "--quiet", "--workers", 1,
+                    "--val-fraction", 0.25])[0] == 0
+    code, _, err = cli(["train", "--data", tmp_path / "ds", "--out", tmp_path / "run", "--epochs", "1",
+                            *TINY])
+    assert code == 0, err
+    assert lines(tmp_path / "run")[0]["epoch"] == 1
+
+
+def test_report(trained, tmp_path, cli):
+    code, out, _ = cli(["report", trained, trained, "--out", tmp_path / "rep"])
+    assert code == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.count(f"| {trained.name} | 2 |") == 2 and "Macro F1" in md
+    assert (tmp_path / "rep" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "/nonexistent/dir"], "does not exist"),
+    (["--data", "synthetic:simplex"], "'noise'"),
+    (["--model", "resnet9000"], "unknown model 'resnet9000'"),
+    (["--batch-size", "0"], "--batch-size: must be from 1"),
+    (["--resume"], "no last.pt"),
+    (["--init", "/nonexistent.pt"], "checkpoint not found"),
+    (["--preset", "fast"], "unknown preset 'fast'"),
+])
+def test_bad_inputs(tmp_path, cli, args, message):
+    argv = ["train", "--out", tmp_path / "run", *TINY, *args]
+    if "--data" not in args:
+        argv += ["--data", DATA]
+    code, _, err = cli(argv)
+    assert code == 2, err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_needs_resume(trained, cli):
+    code, _, err = cli(["train", "--data", DATA, "--out", trained, *TINY])
+    assert code == 2 and "already holds a run" in err
+
+
+def test_presets():
+    assert load_preset("paper") == TrainConfig()  # SPEC section 5 is the default
+    quick = load_preset("quick")
+    assert quick.model == "lraspp_mobilenet_v3_large" and quick.size < 520
