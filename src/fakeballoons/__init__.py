@@ -12,6 +12,9 @@ _LAZY = {  # need torch: imported on first use so that rendering alone stays lig
     "FakeBalloons": "fakeballoons.data.datasets",
     "FakeBalloonsFolder": "fakeballoons.data.datasets",
     "SegmentationMetrics": "fakeballoons.train.metrics",
+    "CocoVOC": "fakeballoons.data.downstream",
+    "PascalVOC": "fakeballoons.data.downstream",
+    "SegmentationFolder": "fakeballoons.data.downstream",
 }
 
 
@@ -24,7 +27,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "FakeBalloons", "FakeBalloonsFolder", "SegmentationMetrics",
+    "CocoVOC", "FakeBalloons", "FakeBalloonsFolder", "PascalVOC", "SegmentationFolder", "SegmentationMetrics",
     "AntialiasConfig", "Batch", "CameraConfig", "ClassPrior", "ConfigError", "LightConfig", "Sample",
     "SamplingConfig", "Scene", "SceneConfig", "SceneObject", "UserError", "__version__", "noise",
     "prototype_scene", "render", "render_batch", "sample_scene", "single_object_scene",

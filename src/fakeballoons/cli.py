@@ -166,6 +166,7 @@ def cmd_preview(args) -> int:
 
 def cmd_train(args) -> int:
     from .train.config import load_preset
+    from .train.data import FolderOptions
     from .train.loop import TrainingDiverged, train
 
     cfg = load_preset(args.preset)
@@ -177,7 +178,8 @@ def cmd_train(args) -> int:
     scene = load_config(args.scene_config) if args.scene_config else None
     try:
         train(args.data, args.out, cfg, device=args.device, scene=scene, resume=args.resume, init=args.init,
-              transfer=args.transfer, progress=not args.quiet)
+              transfer=args.transfer, progress=not args.quiet,
+              folder=FolderOptions(args.classes, args.ignore_index, args.remap))
     except TrainingDiverged as exc:
         print(f"fakeballoons train: stopped: {exc}; the last good checkpoint (if any) is {args.out}/last.pt",
               file=sys.stderr)
@@ -273,7 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a torchvision segmentation model and evaluate it every epoch. "
                                    "Options override the preset.")
     p.add_argument("--data", required=True,
-                   help="a dataset directory, or synthetic:perlin / synthetic:sc (rendered on the fly)")
+                   help="a dataset directory, synthetic:perlin|sc (rendered on the fly), coco:ROOT, voc:ROOT "
+                        "or folder:ROOT (ROOT/{train,trainannot,val,valannot})")
+    p.add_argument("--classes", type=_int_in(1, 255), help="folder: data: number of classes (with background)")
+    p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: data: ignore value")
+    p.add_argument("--remap", help="folder: data: label values to replace, e.g. 11:255")
     p.add_argument("--out", required=True, help="run directory (new, or with --resume an existing run)")
     p.add_argument("--preset", default="paper", help="paper (default), quick, or a JSON file")
     p.add_argument("--model", help="fcn_resnet50|fcn_resnet101|deeplabv3_resnet50|deeplabv3_resnet101|"

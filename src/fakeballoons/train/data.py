@@ -1,8 +1,14 @@
 """Training data: resolve a DATA argument to train/val datasets and iterate batches with indices.
 
-DATA is ``synthetic:perlin`` or ``synthetic:sc`` (rendered on the fly at the training size; on
-the GPU when training on one), or a directory: a generated dataset or the report's original
-format (``FakeBalloonsFolder``).
+DATA is one of
+
+- ``synthetic:perlin`` or ``synthetic:sc``: rendered on the fly at the training size (on the GPU
+  when training on one), ``num_train`` + ``num_val`` pairs;
+- a directory: a generated dataset or the report's original format (``FakeBalloonsFolder``);
+- ``coco:ROOT``: COCO 2017 as VOC-20 (``CocoVOC``), ``num_train`` / ``num_val`` images sampled;
+- ``voc:ROOT``: Pascal VOC 2012 (the directory holding ``VOCdevkit``);
+- ``folder:ROOT``: ``ROOT/{train,trainannot,val,valannot}`` image/mask folders
+  (``SegmentationFolder``), with ``FolderOptions`` (number of classes, ignore value, remap).
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ from ..errors import UserError
 from .config import TrainConfig
 
 SYNTHETIC = "synthetic:"
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """What a ``folder:`` DATA needs to know about its masks."""
+
+    num_classes: int | None = None
+    ignore_index: int = 255
+    remap: str | None = None  # "11:255,3:1"
 
 
 @dataclass
@@ -40,8 +55,31 @@ def _resize_transforms(size: int, hflip: bool):
     return v2.Compose(steps)
 
 
-def build_data(spec: str, cfg: TrainConfig, scene: SceneConfig | None = None) -> Data:
+def build_data(spec: str, cfg: TrainConfig, scene: SceneConfig | None = None,
+               folder: FolderOptions = FolderOptions()) -> Data:
     """Train and val datasets for DATA ``spec``."""
+    from ..data.downstream import CocoVOC, PascalVOC, SegmentationFolder, parse_remap
+
+    train_t, val_t = _resize_transforms(cfg.size, cfg.hflip), _resize_transforms(cfg.size, False)
+    if spec.startswith("coco:"):
+        root = spec[len("coco:"):]
+        train = CocoVOC(root, "train", limit=cfg.num_train, seed=cfg.seed, transforms=train_t)
+        val = CocoVOC(root, "val", limit=cfg.num_val, seed=cfg.seed, transforms=val_t)
+        return Data(train, val, train.classes, 255, synthetic=False)
+    if spec.startswith("voc:"):
+        root = spec[len("voc:"):]
+        train, val = PascalVOC(root, "train", train_t), PascalVOC(root, "val", val_t)
+        return Data(train, val, train.classes, 255, synthetic=False)
+    if spec.startswith("folder:"):
+        root = Path(spec[len("folder:"):])
+        if folder.num_classes is None:
+            raise UserError("DATA folder:... needs --classes K (the number of classes, background included)")
+        kw = dict(num_classes=folder.num_classes, ignore_index=folder.ignore_index, remap=parse_remap(folder.remap))
+        train = SegmentationFolder(root / "train", root / "trainannot", transforms=train_t, **kw)
+        val = SegmentationFolder(root / "val", root / "valannot", transforms=val_t, **kw)
+        train.check_labels()
+        val.check_labels()
+        return Data(train, val, train.classes, folder.ignore_index, synthetic=False)
     if spec.startswith(SYNTHETIC):
         noise = spec[len(SYNTHETIC):]
         base = scene or SceneConfig()
@@ -57,8 +95,8 @@ def build_data(spec: str, cfg: TrainConfig, scene: SceneConfig | None = None) ->
     root = Path(spec)
     if not root.exists():
         raise UserError(f"DATA {spec} does not exist (give a dataset directory or synthetic:perlin|sc)")
-    train = FakeBalloonsFolder(root, "train", transforms=_resize_transforms(cfg.size, cfg.hflip))
-    val = FakeBalloonsFolder(root, "val", transforms=_resize_transforms(cfg.size, False))
+    train = FakeBalloonsFolder(root, "train", transforms=train_t)
+    val = FakeBalloonsFolder(root, "val", transforms=val_t)
     if len(train) == 0 or len(val) == 0:
         raise UserError(f"DATA {spec}: the train and val splits must both be non-empty "
                         f"(have {len(train)} and {len(val)})")

@@ -14,6 +14,7 @@ processes, and only rank 0 writes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -30,7 +31,7 @@ from .._version import __version__
 from ..config import SceneConfig
 from ..errors import UserError
 from .config import TrainConfig
-from .data import Data, batches, build_data
+from .data import Data, FolderOptions, batches, build_data
 from .metrics import SegmentationMetrics
 from .models import build_model
 from .transfer import load_init
@@ -167,9 +168,10 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def run_config(data_spec: str, cfg: TrainConfig, scene: SceneConfig | None, init: str | None,
-               transfer: str, device: str) -> dict[str, Any]:
+               transfer: str, device: str, folder: FolderOptions = FolderOptions()) -> dict[str, Any]:
     """What config.json records: everything that defines the run."""
     return {"package_version": __version__, "data": data_spec, "train": cfg.to_dict(),
+            "folder": dataclasses.asdict(folder) if data_spec.startswith("folder:") else None,
             "scene": scene.to_dict() if scene is not None else None,
             "init": init, "transfer": transfer if init else None, "device": device}
 
@@ -190,7 +192,7 @@ def _same_run(a: dict, b: dict) -> str | None:
 
 def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "cpu",
           scene: SceneConfig | None = None, resume: bool = False, init: str | None = None,
-          transfer: str = "auto", progress: bool = True) -> list[dict]:
+          transfer: str = "auto", progress: bool = True, folder: FolderOptions = FolderOptions()) -> list[dict]:
     """Train (and evaluate each epoch) into run directory ``out``; returns the metrics lines.
 
     ``cfg.epochs == 0`` evaluates the initial (or ``init``) model once and writes one line.
@@ -202,7 +204,7 @@ def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "c
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     out = Path(out)
-    config = run_config(data_spec, cfg, scene, init, transfer, device)
+    config = run_config(data_spec, cfg, scene, init, transfer, device, folder)
     config_path, metrics_path = out / "config.json", out / "metrics.jsonl"
     if resume:
         if not (out / "last.pt").exists():
@@ -213,7 +215,7 @@ def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "c
             raise UserError(f"--resume: {out} was made with other settings ({why}); use the same options")
     elif config_path.exists():
         raise UserError(f"{out} already holds a run; use --resume to continue it, or a new directory")
-    data = build_data(data_spec, cfg, scene)
+    data = build_data(data_spec, cfg, scene, folder)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, len(data.classes), cfg.aux_loss)
