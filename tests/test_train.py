@@ -33,7 +33,10 @@ def trained(tmp_path_factory):
 
 
 def test_run_writes_all_files(trained):
-    assert sorted(os.listdir(trained)) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    assert sorted(os.listdir(trained)) == ["best.pt", "config.json", "last.pt", "metrics.jsonl", "val_confusion.pt"]
+    per_image = torch.load(trained / "val_confusion.pt", weights_only=False)
+    assert per_image["index"].tolist() == list(range(8)) and per_image["confusion"].shape == (8, 4, 4)
+    assert per_image["epoch"] == 2
     config = json.loads((trained / "config.json").read_text())
     assert config["data"] == DATA and config["train"]["model"] == "lraspp_mobilenet_v3_large"
     assert config["train"]["size"] == 32 and config["train"]["epochs"] == 2

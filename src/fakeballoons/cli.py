@@ -187,6 +187,41 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _downstream_spec(args) -> str:
+    if bool(args.coco) == bool(args.downstream):
+        raise UserError("give exactly one of --coco ROOT and --downstream DIR|SPEC")
+    if args.coco:
+        return f"coco:{args.coco}"
+    spec = args.downstream
+    if spec.split(":", 1)[0] in ("coco", "voc", "folder", "synthetic"):
+        return spec
+    if (Path(spec) / "trainannot").is_dir():
+        return f"folder:{spec}"
+    return spec  # a generated dataset directory
+
+
+def cmd_experiment(args) -> int:
+    from .train.data import FolderOptions
+    from .train.experiment import load_experiment_preset, run_experiment
+    from .train.loop import TrainingDiverged
+
+    exp = load_experiment_preset(args.preset)
+    if args.seeds is not None:
+        exp = type(exp)(exp.pretrain, exp.downstream, exp.noises, args.seeds, exp.transfer)
+    if args.transfer is not None:
+        exp = type(exp)(exp.pretrain, exp.downstream, exp.noises, exp.seeds, args.transfer)
+    spec = _downstream_spec(args)
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
+    try:
+        path = run_experiment(args.out, spec, exp, device=args.device, progress=not args.quiet, log=log,
+                              folder=FolderOptions(args.classes, args.ignore_index, args.remap))
+    except TrainingDiverged as exc:
+        print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .train.report import write_report
 
@@ -309,6 +344,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default); all-matching = every matching tensor; backbone = backbone only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("experiment", help="pretrain on synthetic data, transfer to a downstream task, compare",
+                       description="Pretrain on Perlin and sparse-convolution scenes, train the downstream "
+                                   "task from scratch and from each pretrained model over several seeds, "
+                                   "and report each arm against the baseline. Rerun to resume.")
+    p.add_argument("--out", required=True, help="experiment directory")
+    p.add_argument("--preset", default="quick-folder", help="paper-coco, quick-folder (default) or a JSON file")
+    p.add_argument("--coco", metavar="ROOT", help="downstream: COCO 2017 as VOC-20")
+    p.add_argument("--downstream", metavar="DIR|SPEC",
+                   help="downstream: an image/mask folder (DIR/{train,trainannot,val,valannot}), a generated "
+                        "dataset, or a DATA spec (voc:ROOT, ...)")
+    p.add_argument("--classes", type=_int_in(1, 255), help="folder: number of classes (with background)")
+    p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: ignore value")
+    p.add_argument("--remap", help="folder: label values to replace, e.g. 11:255")
+    p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per downstream arm (overrides the preset)")
+    p.add_argument("--transfer", choices=("auto", "all-matching", "backbone"), help="what pretraining carries over")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("report", help="curves and a table of final metrics from run directories")
     p.add_argument("runs", nargs="+", help="run directories")

@@ -2,8 +2,9 @@
 
 A run directory holds ``config.json`` (everything that defines the run), ``metrics.jsonl`` (one
 line per epoch: train loss, lr, the six metrics with 95% intervals, images/s, seconds),
-``last.pt`` and ``best.pt`` (model, optimizer, scheduler, epoch, config; best by macro F1) and,
-with ``--init``, ``transfer.json``. Every epoch is a pure function of the checkpoint before it:
+``last.pt`` and ``best.pt`` (model, optimizer, scheduler, epoch, config; best by macro F1),
+``val_confusion.pt`` (the last evaluation's per-image confusion matrices, for paired comparisons
+between runs) and, with ``--init``, ``transfer.json``. Every epoch is a pure function of the checkpoint before it:
 the data order and the random state are seeded by (seed, epoch), so ``--resume`` after a kill
 continues exactly as an uninterrupted run would (on the CPU).
 
@@ -120,8 +121,9 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, cfg: TrainConfig, e
 
 @torch.no_grad()
 def evaluate(model, data: Data, cfg: TrainConfig, device: torch.device, dist: Dist,
-             progress: bool = False) -> dict[str, dict[str, float]]:
-    """The six metrics over the whole validation split, with 95% bootstrap intervals."""
+             progress: bool = False) -> tuple[dict[str, dict[str, float]], dict[str, torch.Tensor]]:
+    """The six metrics over the whole validation split, with 95% bootstrap intervals, and the
+    per-image confusion matrices behind them ({"index": (N,), "confusion": (N, C, C)})."""
     from tqdm import tqdm
 
     model.eval()
@@ -138,7 +140,8 @@ def evaluate(model, data: Data, cfg: TrainConfig, device: torch.device, dist: Di
             pred = model(x)["out"].argmax(1)
         metrics.update(pred, labels, index)
     with metrics.sync_context(should_sync=dist.world > 1):
-        return metrics.compute_intervals()
+        index, confusion = metrics.per_image()
+        return metrics.compute_intervals(), {"index": index, "confusion": confusion}
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig):
@@ -254,11 +257,16 @@ def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "c
             with open(metrics_path, "a") as fh:
                 fh.write(json.dumps(line) + "\n")
 
+    def save_confusion(per_image: dict, epoch: int) -> None:
+        if dist.main:  # for paired comparisons between runs on the same validation images
+            _atomic_save({**per_image, "epoch": epoch, "classes": data.classes}, out / "val_confusion.pt")
+
     if cfg.epochs == 0 and not resume:
         t0 = time.perf_counter()
-        write({"epoch": 0, "train_loss": None, "lr": None,
-               "metrics": evaluate(net, data, cfg, dev, dist, progress), "images_per_s": None,
+        metrics, per_image = evaluate(net, data, cfg, dev, dist, progress)
+        write({"epoch": 0, "train_loss": None, "lr": None, "metrics": metrics, "images_per_s": None,
                "seconds": round(time.perf_counter() - t0, 3)})
+        save_confusion(per_image, 0)
         return lines
     for epoch in range(start, cfg.epochs + 1):
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc.: a function of the epoch alone
@@ -266,7 +274,7 @@ def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "c
         lr = optimizer.param_groups[0]["lr"]
         loss, seen = train_one_epoch(net, optimizer, scheduler, data, cfg, epoch, dev, dist, progress)
         train_seconds = time.perf_counter() - t0
-        metrics = evaluate(net, data, cfg, dev, dist, progress)
+        metrics, per_image = evaluate(net, data, cfg, dev, dist, progress)
         line = {"epoch": epoch, "train_loss": loss, "lr": lr, "metrics": metrics,
                 "images_per_s": round(seen * dist.world / train_seconds, 2),
                 "seconds": round(time.perf_counter() - t0, 3)}
@@ -280,6 +288,7 @@ def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "c
             if macro_f1 > best:
                 best = macro_f1
                 _atomic_save(ckpt, out / "best.pt")
+            save_confusion(per_image, epoch)
             _atomic_save(ckpt, out / "last.pt")
         if progress and dist.main:
             m = metrics

@@ -110,18 +110,23 @@ class SegmentationMetrics(Metric):
         self.confusion.append(counts)
         self.index.append(index.to(pred.device).long().reshape(b))
 
-    def _per_image(self) -> torch.Tensor:
+    def per_image(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(indices (N,), confusion matrices (N, C, C)) of the images seen, sorted by index, repeats dropped."""
         conf = self.confusion
         idx = self.index
         if isinstance(conf, list):
             if not conf:
-                return torch.zeros(0, self.num_classes, self.num_classes, dtype=torch.long)
+                return torch.zeros(0, dtype=torch.long), torch.zeros(0, self.num_classes, self.num_classes,
+                                                                       dtype=torch.long)
             conf, idx = torch.cat(conf), torch.cat(idx)
         order = torch.argsort(idx, stable=True)
         conf, idx = conf[order], idx[order]
         keep = torch.ones_like(idx, dtype=torch.bool)
         keep[1:] = idx[1:] != idx[:-1]  # drop repeats of an index (DistributedSampler padding)
-        return conf[keep].reshape(-1, self.num_classes, self.num_classes).cpu()
+        return idx[keep].cpu(), conf[keep].reshape(-1, self.num_classes, self.num_classes).cpu()
+
+    def _per_image(self) -> torch.Tensor:
+        return self.per_image()[1]
 
     def confusion_matrix(self) -> torch.Tensor:
         """(C, C) confusion matrix of the whole set, rows = target."""
