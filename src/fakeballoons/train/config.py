@@ -73,28 +73,40 @@ class TrainConfig:
         return replace(self, **{k: v for k, v in changes.items() if k in known and v is not None})
 
 
-def preset_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("fakeballoons.configs").iterdir() if p.name.endswith(".json"))
+def preset_names(subdir: str = "") -> list[str]:
+    folder = resources.files("fakeballoons.configs")
+    if subdir:
+        folder = folder / subdir
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
-def load_preset(name: str) -> TrainConfig:
-    """A preset by name (``paper``, ``quick``, ...) or a path to a JSON file of the same form."""
+def load_json_preset(name: str, cls, subdir: str = "", what: str = "preset"):
+    """Build ``cls`` from a named preset in ``fakeballoons/configs/{subdir}`` or from a JSON file path.
+
+    Keys the JSON leaves out take ``cls``'s defaults; a "description" key is ignored.
+    """
     if name.endswith(".json"):
         try:
             text = open(name).read()
         except OSError as exc:
-            raise UserError(f"cannot read preset {name}: {exc.strerror or exc}") from None
+            raise UserError(f"cannot read {what} {name}: {exc.strerror or exc}") from None
     else:
-        path = resources.files("fakeballoons.configs") / f"{name}.json"
+        folder = resources.files("fakeballoons.configs")
+        path = (folder / subdir if subdir else folder) / f"{name}.json"
         if not path.is_file():
-            raise UserError(f"unknown preset {name!r}; choose from {', '.join(preset_names())} or a .json file")
+            raise UserError(f"unknown {what} {name!r}; choose from {', '.join(preset_names(subdir))} or a .json file")
         text = path.read_text()
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise UserError(f"preset {name} is not valid JSON: {exc}") from None
+        raise UserError(f"{what} {name} is not valid JSON: {exc}") from None
     data.pop("description", None)
     try:
-        return TrainConfig.from_dict(data)
+        return from_plain(cls, data, "")
     except ConfigError as exc:
-        raise UserError(f"preset {name}: {exc}") from None
+        raise UserError(f"{what} {name}: {exc}") from None
+
+
+def load_preset(name: str) -> TrainConfig:
+    """A training preset by name (``paper``, ``quick``, ...) or a path to a JSON file of the same form."""
+    return load_json_preset(name, TrainConfig)

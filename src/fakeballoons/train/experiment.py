@@ -22,14 +22,13 @@ import json
 import shutil
 import statistics
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import torch
 
-from ..config import from_plain, to_plain
-from ..errors import ConfigError, UserError
-from .config import TrainConfig
+from ..config import to_plain
+from ..errors import UserError
+from .config import TrainConfig, load_json_preset
 from .data import FolderOptions, build_data
 from .loop import train
 from .metrics import METRICS, scores_from_confusion
@@ -65,32 +64,9 @@ class ExperimentConfig:
         return ["baseline", *self.noises]
 
 
-def experiment_presets() -> list[str]:
-    folder = resources.files("fakeballoons.configs") / "experiments"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
-
-
 def load_experiment_preset(name: str) -> ExperimentConfig:
     """An experiment preset (``paper-coco``, ``quick-folder``) or a JSON file of the same form."""
-    if name.endswith(".json"):
-        try:
-            text = Path(name).read_text()
-        except OSError as exc:
-            raise UserError(f"cannot read experiment preset {name}: {exc.strerror or exc}") from None
-    else:
-        path = resources.files("fakeballoons.configs") / "experiments" / f"{name}.json"
-        if not path.is_file():
-            raise UserError(f"unknown experiment preset {name!r}; choose from {', '.join(experiment_presets())}")
-        text = path.read_text()
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise UserError(f"experiment preset {name} is not valid JSON: {exc}") from None
-    data.pop("description", None)
-    try:
-        return from_plain(ExperimentConfig, data, "")
-    except ConfigError as exc:
-        raise UserError(f"experiment preset {name}: {exc}") from None
+    return load_json_preset(name, ExperimentConfig, "experiments", "experiment preset")
 
 
 def _finished(run: Path, epochs: int) -> bool:
