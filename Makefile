@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 OUT ?= out
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,15 @@ run: $(STAMP)
 	done
 	@echo "dataset in $(OUT)/perlin-1k, preview in $(OUT)/perlin-1k-preview.png"
 
-test: $(TEST_STAMP)
+# The browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || \
+	  { if [ -n "$$CI" ]; then echo "cannot install chromium"; exit 1; fi; \
+	    echo "warning: chromium not installed; the browser tests will be skipped"; }; }
+
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)

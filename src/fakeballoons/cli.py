@@ -222,6 +222,16 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from .viewer.app import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"fakeballoons view: warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
+    print(f"fakeballoons viewer on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
+    serve(args.host, args.port, args.open)
+    return 0
+
+
 def cmd_report(args) -> int:
     from .train.report import write_report
 
@@ -233,7 +243,11 @@ def cmd_report(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
 
-    if args.what == "train":
+    if args.what == "view":
+        results = []
+        for noise in args.noise or ("perlin",):
+            results += bench.bench_view(clicks=args.scenes, size=args.size, noise=noise)
+    elif args.what == "train":
         results = bench.bench_train(model=args.model, size=args.size, batch=args.batch or 16, steps=args.steps,
                                     device=args.device, amp=args.amp)
     elif args.what == "generate":
@@ -364,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 
+    p = sub.add_parser("view", help="the local web viewer (the report's four pages)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_int_in(1, 65535), default=8765)
+    p.add_argument("--open", action="store_true", help="open a browser")
+    p.set_defaults(func=cmd_view)
+
     p = sub.add_parser("report", help="curves and a table of final metrics from run directories")
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", required=True, help="output directory for report.md and curves.png")
@@ -371,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="throughput benchmarks (medians)",
                        description="Measure rendering or generation throughput; prints medians.")
-    p.add_argument("what", choices=("render", "noise", "generate", "train"))
+    p.add_argument("what", choices=("render", "noise", "generate", "train", "view"))
     p.add_argument("--model", default="lraspp_mobilenet_v3_large", help="model (train)")
     p.add_argument("--steps", type=_int_in(1, 10_000), default=10, help="timed steps (train)")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (train)")
@@ -379,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
     p.add_argument("--workers", default="auto", help="worker processes (generate)")
     p.add_argument("--size", type=_int_in(1, 8192), default=512)
-    p.add_argument("--scenes", type=_int_in(1, 100_000), default=30, help="scenes to time (render)")
+    p.add_argument("--scenes", type=_int_in(1, 100_000), default=30, help="scenes to time (render) or clicks (view)")
     p.add_argument("--points", type=_int_in(1, 10**8), default=262_144, help="points to time (noise)")
     p.add_argument("--threads", type=_int_in(1, 1024), default=1, help="CPU threads (default 1)")
     p.add_argument("--noise", choices=NOISE_FUNCTIONS, action="append", help="repeatable; default both")
