@@ -9,6 +9,7 @@ table: 400), no file path is ever taken from the client, and image size is cappe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -50,16 +51,10 @@ def build_config(noise: str, size: int, classes: str | None, background_noise_sc
         changes["classes"] = SceneConfig.from_dict(data).classes
     sampling = base.sampling
     if background_noise_scale is not None:
-        sampling = _replace(sampling, background_noise_scale=(background_noise_scale, background_noise_scale))
+        sampling = dataclasses.replace(sampling, background_noise_scale=(background_noise_scale, background_noise_scale))
     if num_objects is not None:
-        sampling = _replace(sampling, num_objects=(num_objects, num_objects))
+        sampling = dataclasses.replace(sampling, num_objects=(num_objects, num_objects))
     return base.replace(sampling=sampling, **changes)
-
-
-def _replace(obj, **changes):
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
 
 
 def build_scene(view: str, config: SceneConfig, seed: int, index: int, hue: float, elongation: float,
