@@ -9,15 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from fakeballoons.viewer.app import create_app
+from fakeballoons.viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
 
 CHROMIUM = shutil.which("chromium")
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 if CHROMIUM is None:
     if os.environ.get("CI"):
@@ -27,22 +24,8 @@ if CHROMIUM is None:
 
 @pytest.fixture(scope="module")
 def server():
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:  # wait for readiness; bounded by the thread's own start-up
-        thread.join(0.02)
-        assert thread.is_alive(), "viewer server failed to start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with running_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +33,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:  # launch() gives every browser a fresh temporary profile directory
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=list(HEADLESS_CHROMIUM_FLAGS))
         yield b
         b.close()
 

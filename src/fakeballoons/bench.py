@@ -208,51 +208,33 @@ def bench_view(clicks: int = 20, size: int = 512, noise: str = "perlin", view: s
     measured in the page (performance.now()). View "full" also loads the label map beside it.
     """
     import shutil
-    import socket
-    import threading
 
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from .viewer.app import create_app
+    from .errors import UserError
+    from .viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
 
     chromium = shutil.which("chromium")
     if chromium is None:
-        from .errors import UserError
-
         raise UserError("bench view needs Debian's chromium (apt-get install chromium)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.02)
     measure = """() => new Promise((resolve) => {
         const img = document.getElementById('picture');
         const t0 = performance.now();
         img.addEventListener('load', () => resolve(performance.now() - t0), {once: true});
         document.getElementById('new-scene').click();
     })"""
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=[
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function("Number(document.body.dataset.rendered || 0) >= 1")
-            page.click(f"[data-view={view}]")
-            page.select_option("#noise", noise)
-            page.select_option("#size", str(size))
-            page.wait_for_function("document.getElementById('loading').hidden")
-            page.evaluate(measure)  # warm-up
-            times = [page.evaluate(measure) for _ in range(clicks)]
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with running_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=list(HEADLESS_CHROMIUM_FLAGS))
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url + "/")
+        page.wait_for_function("Number(document.body.dataset.rendered || 0) >= 1")
+        page.click(f"[data-view={view}]")
+        page.select_option("#noise", noise)
+        page.select_option("#size", str(size))
+        page.wait_for_function("document.getElementById('loading').hidden")
+        page.evaluate(measure)  # warm-up
+        times = [page.evaluate(measure) for _ in range(clicks)]
+        browser.close()
     return [{"what": "view", "view": view, "noise": noise, "size": size, "clicks": clicks,
              "median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
              "max_ms": round(max(times), 1)}]

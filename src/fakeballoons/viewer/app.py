@@ -9,6 +9,7 @@ table: 400), no file path is ever taken from the client, and image size is cappe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
@@ -142,6 +143,35 @@ def create_app() -> FastAPI:
     return app
 
 
+#: Flags for headless Chromium on machines without a display or network (tests, bench view).
+HEADLESS_CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run")
+
+
+@contextlib.contextmanager
+def running_server(host: str = "127.0.0.1"):
+    """The viewer served from a background thread on a free port; yields its base URL."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:  # wait for readiness, not for a guessed time
+        thread.join(0.02)
+        if not thread.is_alive():
+            raise RuntimeError("the viewer server failed to start")
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False) -> None:
     import socket
 
@@ -159,4 +189,4 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False)
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
-__all__ = ["build_config", "create_app", "serve"]
+__all__ = ["HEADLESS_CHROMIUM_FLAGS", "build_config", "create_app", "running_server", "serve"]
