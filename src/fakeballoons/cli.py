@@ -7,6 +7,7 @@ ends with exit status 2 and one line on stderr; nothing partial is left behind.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -206,10 +207,8 @@ def cmd_experiment(args) -> int:
     from .train.loop import TrainingDiverged
 
     exp = load_experiment_preset(args.preset)
-    if args.seeds is not None:
-        exp = type(exp)(exp.pretrain, exp.downstream, exp.noises, args.seeds, exp.transfer)
-    if args.transfer is not None:
-        exp = type(exp)(exp.pretrain, exp.downstream, exp.noises, exp.seeds, args.transfer)
+    overrides = {"seeds": args.seeds, "transfer": args.transfer}
+    exp = dataclasses.replace(exp, **{k: v for k, v in overrides.items() if v is not None})
     spec = _downstream_spec(args)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
     try:

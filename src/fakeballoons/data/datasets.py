@@ -39,6 +39,11 @@ def apply_transforms(transforms: Transforms | None, image: torch.Tensor, label: 
     return transforms(tv_tensors.Image(image), tv_tensors.Mask(label))
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """A shuffled order of n samples that is a pure function of (seed, epoch)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+
+
 def _one_thread_in_loader_workers() -> None:
     """In a DataLoader worker, render on one thread: the workers already use the cores."""
     info = torch.utils.data.get_worker_info()
@@ -100,11 +105,7 @@ class FakeBalloons(Dataset):
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         n = len(self)
-        if shuffle:
-            g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-            order = torch.randperm(n, generator=g).tolist()
-        else:
-            order = list(range(n))
+        order = epoch_order(n, seed, epoch) if shuffle else list(range(n))
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
             yield self.render_indices(order[start:start + batch_size], device)

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..config import SceneConfig
-from ..data.datasets import FakeBalloons, FakeBalloonsFolder
+from ..data.datasets import FakeBalloons, FakeBalloonsFolder, epoch_order
 from ..errors import UserError
 from .config import TrainConfig
 
@@ -124,10 +124,7 @@ def batches(ds: Dataset, cfg: TrainConfig, *, train: bool, epoch: int, device: t
     there in whole batches.
     """
     n = len(ds)
-    if train:
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)).tolist()
-    else:
-        order = list(range(n))
+    order = epoch_order(n, cfg.seed, epoch) if train else list(range(n))
     if isinstance(ds, FakeBalloons) and device.type == "cuda":
         mine = order[rank::world]
         stop = len(mine) - len(mine) % cfg.batch_size if train and len(mine) >= cfg.batch_size else len(mine)

@@ -30,6 +30,7 @@ from torch import nn
 
 from .._version import __version__
 from ..config import SceneConfig
+from ..data import formats
 from ..errors import UserError
 from .config import TrainConfig
 from .data import Data, FolderOptions, batches, build_data
@@ -165,9 +166,7 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    formats.write_files_atomic([(path, text.encode())])
 
 
 def run_config(data_spec: str, cfg: TrainConfig, scene: SceneConfig | None, init: str | None,
