@@ -155,15 +155,18 @@ def test_batch_equals_single_renders(small_config):
 
 @pytest.mark.parametrize("noise", ["perlin", "sc"])
 def test_cuda_kernel_equals_cpu(noise):
+    from fakeballoons.render.cuda import to_host
+
     """The CUDA build of the same kernel source (simulated without a GPU) gives the same pixels."""
     config = SceneConfig(height=24, width=32, noise=noise)
     scenes = [sample_scene(config, 9, i) for i in range(2)] + [Scene(2.0, ())]
     gpu = render_batch(scenes, config, device="cuda")
     cpu = render_batch(scenes, config, device="cpu")
-    image = np.asarray(gpu.image)
+    image = to_host(gpu.image)  # torch CUDA tensors on a GPU, NumPy arrays in the simulator
     assert np.abs(image.astype(int) - cpu.image).max() <= 1
-    np.testing.assert_array_equal(np.asarray(gpu.label), cpu.label)
-    np.testing.assert_array_equal(np.asarray(gpu.instance), cpu.instance)
+    np.testing.assert_array_equal(to_host(gpu.label), cpu.label)
+    np.testing.assert_array_equal(to_host(gpu.instance), cpu.instance)
+    assert to_host(gpu.instance).dtype == np.uint16
     one = render(scenes[0], config, device="cuda")
     np.testing.assert_array_equal(one.label, cpu.label[0])
 

@@ -9,16 +9,18 @@ is rendered alone, on the fly in a Dataset, or by any worker of ``generate``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .config import SceneConfig, hsl_colour
+from .config import ClassPrior, SceneConfig, hsl_colour
 from .errors import UserError
 
-__all__ = ["Scene", "SceneObject", "prototype_scene", "sample_scene", "single_object_scene"]
+__all__ = ["OBJECT_FIELDS", "Scene", "SceneObject", "prototype_scene", "sample_scene", "sample_scene_table",
+           "single_object_scene"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,15 @@ class Scene:
         objects = tuple(SceneObject(**o) for o in data["objects"])
         return cls(**{**data, "objects": objects})
 
+    def object_table(self) -> np.ndarray:
+        """The objects as a float64 array (n, 11), one column per field of :data:`OBJECT_FIELDS`."""
+        table = np.array([[getattr(o, f) for f in OBJECT_FIELDS] for o in self.objects], dtype=np.float64)
+        return table.reshape(len(self.objects), len(OBJECT_FIELDS))
+
+
+OBJECT_FIELDS = tuple(f.name for f in dataclasses.fields(SceneObject))
+"""Columns of an object table: class_id, hue, elongation, noise_scale, scale, x, y, z, kd, ks, shininess."""
+
 
 def _rng(seed: int, index: int) -> np.random.Generator:
     for name, value in (("seed", seed), ("index", index)):
@@ -78,39 +89,59 @@ def _rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(index),)))
 
 
+@functools.lru_cache(maxsize=64)
+def _prior_arrays(classes: tuple[ClassPrior, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cumulative class distribution, and the prior means and spreads of (hue, elongation, noise
+    scale), (K, 3)."""
+    weights = np.array([p.weight for p in classes])
+    cdf = (weights / weights.sum()).cumsum()
+    cdf /= cdf[-1]
+    mean = np.array([[p.hue, p.elongation, p.noise_scale] for p in classes])
+    std = np.array([[p.hue_std, p.elongation_std, p.noise_scale_std] for p in classes])
+    return cdf, mean, std
+
+
 def _draw_class_attributes(rng: np.random.Generator, config: SceneConfig, classes: np.ndarray):
     """Hue, elongation and noise scale of objects of the given classes (0-based), from the priors.
 
     h ~ N(h_k, sd_h^2) mod 360 (a true modulo), rho ~ N(rho_k, sd_rho^2) clamped to [0, 1],
     r ~ N(r_k, sd_r^2) clamped to >= min_noise_scale.
     """
-    priors = config.classes
-    mean = np.array([[p.hue, p.elongation, p.noise_scale] for p in priors])[classes]
-    std = np.array([[p.hue_std, p.elongation_std, p.noise_scale_std] for p in priors])[classes]
-    draws = rng.normal(mean, std) if len(classes) else np.zeros((0, 3))
+    _, mean, std = _prior_arrays(config.classes)
+    draws = rng.normal(mean[classes], std[classes]) if len(classes) else np.zeros((0, 3))
     hue = np.mod(draws[:, 0], 360.0)
     hue = np.where(hue >= 360.0, 0.0, hue)  # -1e-17 mod 360 rounds to 360.0
-    rho = np.clip(draws[:, 1], 0.0, 1.0)
+    rho = np.minimum(np.maximum(draws[:, 1], 0.0), 1.0)
     r = np.maximum(draws[:, 2], config.sampling.min_noise_scale)
     return hue, rho, r
 
 
-def sample_scene(config: SceneConfig, seed: int, index: int) -> Scene:
-    """Draw scene ``index`` of the dataset with ``seed`` from the distributions of SPEC.md section 1."""
+def sample_scene_table(config: SceneConfig, seed: int, index: int) -> tuple[float, np.ndarray]:
+    """Scene ``index`` of the dataset with ``seed`` as arrays: (background noise scale, object table).
+
+    The object table is float64 (n, 11) with the columns of :data:`OBJECT_FIELDS`. This is what
+    :func:`sample_scene` draws, without building Python objects: batched renderers use it.
+    """
     rng = _rng(seed, index)
     s = config.sampling
     n = int(rng.integers(s.num_objects[0], s.num_objects[1] + 1))
     background = float(rng.uniform(*s.background_noise_scale))
-    weights = np.array([p.weight for p in config.classes])
-    classes = rng.choice(len(weights), size=n, p=weights / weights.sum())
-    hue, rho, r = _draw_class_attributes(rng, config, classes)
-    columns = [rng.uniform(*rng_range, size=n) for rng_range in (
-        s.object_scale, s.position_x, s.position_y, s.position_z, s.diffuse, s.specular, s.shininess)]
-    objects = tuple(
-        SceneObject(int(classes[i]) + 1, float(hue[i]), float(rho[i]), float(r[i]),
-                    *(float(c[i]) for c in columns))
-        for i in range(n)
-    )
+    # rng.choice(K, size=n, p=weights / weights.sum()) draws exactly this (the same cdf, the same
+    # n uniforms), without its argument checks, which cost more than the draw.
+    classes = np.searchsorted(_prior_arrays(config.classes)[0], rng.random(n), side="right")
+    table = np.empty((n, len(OBJECT_FIELDS)))
+    table[:, 0] = classes + 1
+    table[:, 1], table[:, 2], table[:, 3] = _draw_class_attributes(rng, config, classes)
+    for column, bounds in enumerate((s.object_scale, s.position_x, s.position_y, s.position_z, s.diffuse,
+                                     s.specular, s.shininess), start=4):
+        table[:, column] = rng.uniform(*bounds, size=n)
+    return background, table
+
+
+def sample_scene(config: SceneConfig, seed: int, index: int) -> Scene:
+    """Draw scene ``index`` of the dataset with ``seed`` from the distributions of SPEC.md section 1."""
+    background, table = sample_scene_table(config, seed, index)
+    objects = tuple(SceneObject(int(row[0]), *row[1:]) for row in table.tolist())
     return Scene(background, objects, seed=int(seed), index=int(index), kind="random")
 
 

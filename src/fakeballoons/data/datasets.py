@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from ..config import DEFAULT_CLASSES, ClassPrior, SceneConfig
 from ..errors import UserError
-from ..render import render, render_batch, set_threads
+from ..render import render, render_sampled, set_threads
 from ..scene import Scene, sample_scene
 from . import formats
 from .layout import Layout, Recipe
@@ -112,7 +112,7 @@ class FakeBalloons(Dataset):
 
     def render_indices(self, indices: Sequence[int], device: str = "cuda") -> tuple[torch.Tensor, torch.Tensor]:
         """Samples ``indices`` (of this split) rendered in one launch: (B, 3, H, W) uint8, (B, H, W) int64."""
-        batch = render_batch([self.scene(i) for i in indices], self.config, device=device)
+        batch = render_sampled(self.config, self.recipe.seed, [self.indices[i] for i in indices], device=device)
         if isinstance(batch.image, torch.Tensor):
             images, labels = batch.image, batch.label
         else:  # CPU, or the CUDA simulator: NumPy arrays

@@ -17,9 +17,9 @@ from ..config import SceneConfig
 from ..errors import UserError
 from ..scene import Scene
 from . import kernels
-from .pack import pack
+from .pack import Packed, pack, pack_sampled
 
-__all__ = ["Batch", "Sample", "kernel_noise", "render", "render_batch"]
+__all__ = ["Batch", "Sample", "kernel_noise", "render", "render_batch", "render_sampled"]
 
 DEVICES = ("cpu", "cuda")
 
@@ -44,8 +44,9 @@ class Batch:
     """Rendered scenes stacked: image (B, H, W, 3) uint8, label (B, H, W) uint8, instance (B, H, W) uint16.
 
     On ``device="cpu"`` these are NumPy arrays. On a real GPU they stay on the device: torch CUDA
-    tensors sharing the kernel's memory (numba device arrays if torch is not installed). Under
-    numba's CUDA simulator they are NumPy arrays.
+    tensors on torch's current device, written by a kernel on torch's current stream (the instance
+    map's dtype is torch.uint16, which has few operations: ``.view(torch.int16)`` holds the same
+    bits). Under numba's CUDA simulator they are NumPy arrays.
     """
 
     image: Any
@@ -56,7 +57,11 @@ class Batch:
         return int(self.image.shape[0])
 
     def __getitem__(self, i: int) -> Sample:
-        return Sample(np.asarray(self.image[i]), np.asarray(self.label[i]), np.asarray(self.instance[i]))
+        if isinstance(self.image, np.ndarray):
+            return Sample(self.image[i], self.label[i], self.instance[i])
+        from .cuda import to_host
+
+        return Sample(to_host(self.image[i]), to_host(self.label[i]), to_host(self.instance[i]))
 
 
 def _check_device(device: str) -> str:
@@ -68,7 +73,21 @@ def _check_device(device: str) -> str:
 def render_batch(scenes: Sequence[Scene], config: SceneConfig, device: str = "cpu") -> Batch:
     """Render scenes that share one configuration in a single kernel launch."""
     _check_device(device)
-    packed = pack(list(scenes), config)
+    return render_packed(pack(list(scenes), config), device)
+
+
+def render_sampled(config: SceneConfig, seed: int, indices: Sequence[int], device: str = "cpu") -> Batch:
+    """Render scenes ``indices`` of the dataset with ``seed`` in one launch.
+
+    The same pictures as ``render_batch([sample_scene(config, seed, i) for i in indices], config)``,
+    sampled and packed as arrays without building Scene objects: the fast path for training on the fly.
+    """
+    _check_device(device)
+    return render_packed(pack_sampled(config, seed, indices), device)
+
+
+def render_packed(packed: Packed, device: str = "cpu") -> Batch:
+    """Render a packed batch (from :mod:`.pack`) on ``device``."""
     b, h, w = packed.batch, packed.height, packed.width
     if device == "cpu":
         image = np.empty((b, h, w, 3), dtype=np.uint8)
@@ -79,20 +98,7 @@ def render_batch(scenes: Sequence[Scene], config: SceneConfig, device: str = "cp
         return Batch(image, label, instance)
     from . import cuda
 
-    image, label, instance = cuda.render_packed(packed)
-    if cuda.simulated():
-        return Batch(image.copy_to_host(), label.copy_to_host(), instance.copy_to_host())
-    try:
-        import torch
-    except ImportError:
-        return Batch(image, label, instance)
-    # uint16 has no torch dtype before torch 2.3; the instance map then stays a numba array.
-    as_torch = lambda a: torch.as_tensor(a, device="cuda")  # noqa: E731 - zero-copy via __cuda_array_interface__
-    try:
-        inst = as_torch(instance)
-    except (TypeError, RuntimeError):
-        inst = instance
-    return Batch(as_torch(image), as_torch(label), inst)
+    return Batch(*cuda.render_packed(packed))
 
 
 def render(scene: Scene, config: SceneConfig, device: str = "cpu") -> Sample:
@@ -107,9 +113,10 @@ def render(scene: Scene, config: SceneConfig, device: str = "cpu") -> Sample:
         Sample with image (H, W, 3) uint8, label (H, W) uint8 and instance (H, W) uint16, on the host.
     """
     batch = render_batch([scene], config, device)
-    if device == "cuda" and not isinstance(batch.image, np.ndarray):
-        host = lambda a: a.cpu().numpy() if hasattr(a, "cpu") else a.copy_to_host()  # noqa: E731
-        return Sample(host(batch.image)[0], host(batch.label)[0], host(batch.instance)[0])
+    if device == "cuda":
+        from .cuda import to_host
+
+        return Sample(to_host(batch.image)[0], to_host(batch.label)[0], to_host(batch.instance)[0])
     return batch[0]
 
 

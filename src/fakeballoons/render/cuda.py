@@ -57,23 +57,72 @@ def simulated() -> bool:
 _BLOCK = (16, 8)
 
 
+def _host_inputs(packed: Packed) -> list:
+    """The kernel's input arguments; numba cannot take a zero-size device array of these shapes."""
+    args = list(packed.kernel_args())
+    if packed.objs.shape[0] == 0:
+        args[6] = np.zeros((1, packed.objs.shape[1]))
+    if packed.tile_objs.shape[0] == 0:
+        args[8] = np.zeros(1, dtype=np.int64)
+    return args
+
+
+def _launch(render_kernel, packed: Packed, inputs: list, image, label, instance, stream=0) -> None:
+    grid = (-(-packed.width // _BLOCK[0]), -(-packed.height // _BLOCK[1]), packed.batch)
+    render_kernel[grid, _BLOCK, stream](*inputs, image, label, instance)
+
+
 def render_packed(packed: Packed):
-    """Render a packed batch on the GPU; returns device arrays (image, label, instance)."""
+    """Render a packed batch on the GPU: (image, label, instance), (B, H, W, 3) uint8, (B, H, W) uint8
+    and (B, H, W) uint16.
+
+    On a GPU these are torch CUDA tensors on torch's current device, filled by a kernel queued on
+    torch's current stream: nothing waits for the GPU, inputs go up through pinned memory, and the
+    memory comes from torch's caching allocator, so the next batch's sampling and packing overlap
+    this one's rendering, and ``torch.cuda.set_device(LOCAL_RANK)`` picks the GPU under torchrun.
+    Under numba's CUDA simulator they are NumPy arrays.
+    """
     cuda, render_kernel, _ = _kernels()
     b, h, w = packed.batch, packed.height, packed.width
-    image = cuda.device_array((b, h, w, 3), dtype=np.uint8)
-    label = cuda.device_array((b, h, w), dtype=np.uint8)
-    instance = cuda.device_array((b, h, w), dtype=np.uint16)
+    if simulated():
+        image = cuda.device_array((b, h, w, 3), dtype=np.uint8)
+        label = cuda.device_array((b, h, w), dtype=np.uint8)
+        instance = cuda.device_array((b, h, w), dtype=np.uint16)
+        if b:
+            _launch(render_kernel, packed, [cuda.to_device(a) if isinstance(a, np.ndarray) else a
+                                            for a in _host_inputs(packed)], image, label, instance)
+        return image.copy_to_host(), label.copy_to_host(), instance.copy_to_host()
+
+    import torch
+
+    device = torch.device("cuda", torch.cuda.current_device())
+    image = torch.empty((b, h, w, 3), dtype=torch.uint8, device=device)
+    label = torch.empty((b, h, w), dtype=torch.uint8, device=device)
+    instance = torch.empty((b, h, w), dtype=torch.uint16, device=device)
     if b == 0:
         return image, label, instance
-    args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in packed.kernel_args()]
-    if packed.objs.shape[0] == 0:  # numba cannot take a zero-size device array of this shape
-        args[6] = cuda.to_device(np.zeros((1, packed.objs.shape[1])))
-    if packed.tile_objs.shape[0] == 0:
-        args[8] = cuda.to_device(np.zeros(1, dtype=np.int64))
-    grid = (-(-w // _BLOCK[0]), -(-h // _BLOCK[1]), b)
-    render_kernel[grid, _BLOCK](*args, image, label, instance)
+    stream = torch.cuda.current_stream(device)
+    with cuda.gpus[device.index]:  # numba's context on torch's device, not numba's default device 0
+        view = lambda t: cuda.as_cuda_array(t, sync=False)  # noqa: E731 - zero-copy
+        inputs = [view(torch.from_numpy(a).pin_memory().to(device, non_blocking=True))
+                  if isinstance(a, np.ndarray) else a for a in _host_inputs(packed)]
+        numba_stream = cuda.external_stream(stream.cuda_stream) if stream.cuda_stream else cuda.default_stream()
+        # The instance map goes in as int16, the same bits: torch versions differ in whether
+        # uint16 tensors export __cuda_array_interface__.
+        _launch(render_kernel, packed, inputs, view(image), view(label), view(instance.view(torch.int16)),
+                numba_stream)
     return image, label, instance
+
+
+def to_host(array) -> np.ndarray:
+    """A result of :func:`render_packed` as a NumPy array."""
+    if isinstance(array, np.ndarray):
+        return array
+    import torch
+
+    if array.dtype == torch.uint16:  # torch has no CPU copy of uint16 before 2.3's limited support
+        return array.view(torch.int16).cpu().numpy().view(np.uint16)
+    return array.cpu().numpy()
 
 
 def noise_packed(points: np.ndarray, kind: int) -> np.ndarray:

@@ -13,10 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numba
 import numpy as np
 
-from ..config import MSAA_PATTERNS, SceneConfig, hsl_colour
-from ..scene import Scene
+from ..config import MSAA_PATTERNS, SceneConfig
+from ..scene import OBJECT_FIELDS, Scene, sample_scene_table
 from . import kernels as K
 
 TILE_SIZE = 16
@@ -79,28 +80,51 @@ def pack_camera(config: SceneConfig) -> np.ndarray:
     return cam
 
 
+def hsl_colours(hue: np.ndarray) -> np.ndarray:
+    """:func:`~fakeballoons.config.hsl_colour` of many hues, (n, 3), bit for bit (colorsys' arithmetic)."""
+    h = np.mod(hue, 360.0) / 360.0
+    out = np.empty((len(h), 3))
+    for channel, offset in enumerate((1.0 / 3.0, 0.0, -1.0 / 3.0)):
+        t = np.mod(h + offset, 1.0)
+        # colorsys._v with m1 = 0, m2 = 1: rise on [0, 1/6), 1 on [1/6, 1/2), fall on [1/2, 2/3), else 0
+        out[:, channel] = np.where(t < 1.0 / 6.0, t * 6.0,
+                                   np.where(t < 0.5, 1.0, np.where(t < 2.0 / 3.0, (2.0 / 3.0 - t) * 6.0, 0.0)))
+    return out
+
+
 def pack_objects(scenes: Sequence[Scene], config: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
     """Object rows of all scenes (scene by scene, in object order) and the scene of each row."""
-    rows = [(b, i, o) for b, scene in enumerate(scenes) for i, o in enumerate(scene.objects)]
-    objs = np.zeros((len(rows), K.OBJ_FIELDS))
-    owner = np.array([b for b, _, _ in rows], dtype=np.int64)
-    if not rows:
+    return pack_tables([scene.object_table() for scene in scenes], config)
+
+
+def pack_tables(tables: Sequence[np.ndarray], config: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Object rows and owners from per-scene object tables (columns of :data:`~fakeballoons.scene.OBJECT_FIELDS`)."""
+    counts = np.array([len(t) for t in tables], dtype=np.int64)
+    owner = np.repeat(np.arange(len(tables), dtype=np.int64), counts)
+    total = int(counts.sum())
+    objs = np.zeros((total, K.OBJ_FIELDS))
+    if total == 0:
         return objs, owner
-    centre = np.array([(o.x, o.y, o.z) for _, _, o in rows])
-    axes = np.array([o.semi_axes for _, _, o in rows])
-    eye, right, up, fwd = camera_basis(config)
+    table = np.concatenate(tables)
+    col = {name: table[:, j] for j, name in enumerate(OBJECT_FIELDS)}
+    centre = table[:, 5:8]
+    rho, scale = col["elongation"], col["scale"]
+    # SceneObject.semi_axes, vectorised; math.hypot, not np.hypot, which differs in the last bit
+    k = math.sqrt(2.0) / np.array([math.hypot(r, 1.0 - r) for r in rho.tolist()])
+    axes = np.stack([scale * rho * k, scale * (1.0 - rho) * k, scale], axis=1)
+    eye = camera_basis(config)[0]
     objs[:, K.CX:K.CX + 3] = centre
     objs[:, K.IAX:K.IAX + 3] = 1.0 / axes
     origin = (eye - centre) / axes
     objs[:, K.OX:K.OX + 3] = origin
     objs[:, K.OC] = np.einsum("ij,ij->i", origin, origin) - 1.0
-    objs[:, K.COL_R:K.COL_R + 3] = [hsl_colour(o.hue) for _, _, o in rows]
-    objs[:, K.KD] = [o.kd for _, _, o in rows]
-    objs[:, K.KS] = [o.ks for _, _, o in rows]
-    objs[:, K.NS] = [o.shininess for _, _, o in rows]
-    objs[:, K.NOISE_SCALE] = [o.noise_scale for _, _, o in rows]
-    objs[:, K.CLASS] = [o.class_id for _, _, o in rows]
-    objs[:, K.INSTANCE] = [i + 1 for _, i, _ in rows]
+    objs[:, K.COL_R:K.COL_R + 3] = hsl_colours(col["hue"])
+    objs[:, K.KD] = col["kd"]
+    objs[:, K.KS] = col["ks"]
+    objs[:, K.NS] = col["shininess"]
+    objs[:, K.NOISE_SCALE] = col["noise_scale"]
+    objs[:, K.CLASS] = col["class_id"]
+    objs[:, K.INSTANCE] = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + 1
     objs[:, K.BBX0:K.BBY1 + 1] = projected_bbox(centre, axes, config)
     return objs, owner
 
@@ -151,36 +175,71 @@ def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, widt
     tiles_x = -(-width // TILE_SIZE)
     tiles_y = -(-height // TILE_SIZE)
     per_scene = tiles_x * tiles_y
-    bb = objs[:, K.BBX0:K.BBY1 + 1]
-    visible = (bb[:, 2] >= 0) & (bb[:, 0] <= width) & (bb[:, 3] >= 0) & (bb[:, 1] <= height) \
-        & (bb[:, 0] <= bb[:, 2]) & (bb[:, 1] <= bb[:, 3])
-    idx = np.flatnonzero(visible)
-    tx0 = np.clip(np.floor(bb[idx, 0] / TILE_SIZE), 0, tiles_x - 1).astype(np.int64)
-    tx1 = np.clip(np.floor(bb[idx, 2] / TILE_SIZE), 0, tiles_x - 1).astype(np.int64)
-    ty0 = np.clip(np.floor(bb[idx, 1] / TILE_SIZE), 0, tiles_y - 1).astype(np.int64)
-    ty1 = np.clip(np.floor(bb[idx, 3] / TILE_SIZE), 0, tiles_y - 1).astype(np.int64)
-    span_x = tx1 - tx0 + 1
-    counts = span_x * (ty1 - ty0 + 1)
-    total = int(counts.sum())
-    rep = np.repeat(np.arange(len(idx)), counts)
-    k = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    tile = owner[idx][rep] * per_scene + (ty0[rep] + k // span_x[rep]) * tiles_x + tx0[rep] + k % span_x[rep]
-    order = np.argsort(tile, kind="stable")
-    tile_objs = idx[rep][order].astype(np.int64)
-    tile_start = np.zeros(batch * per_scene + 1, dtype=np.int64)
-    np.cumsum(np.bincount(tile, minlength=batch * per_scene), out=tile_start[1:])
+    tile_start, tile_objs = _bin_tiles(np.ascontiguousarray(objs[:, K.BBX0:K.BBY1 + 1]), owner, batch,
+                                       height, width, tiles_x, tiles_y, TILE_SIZE)
     return tiles_x, per_scene, tile_start, tile_objs
+
+
+@numba.njit(cache=True)
+def _tile_range(lo, hi, tile, n):
+    return min(max(int(math.floor(lo / tile)), 0), n - 1), min(max(int(math.floor(hi / tile)), 0), n - 1)
+
+
+@numba.njit(cache=True)
+def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile):
+    """A counting sort of (tile, object) pairs: count per tile, prefix sums, then fill in object order."""
+    per_scene = tiles_x * tiles_y
+    tile_start = np.zeros(batch * per_scene + 1, dtype=np.int64)
+    n = bb.shape[0]
+    visible = np.zeros(n, dtype=np.bool_)
+    for o in range(n):
+        x0, y0, x1, y1 = bb[o, 0], bb[o, 1], bb[o, 2], bb[o, 3]
+        if x1 >= 0 and x0 <= width and y1 >= 0 and y0 <= height and x0 <= x1 and y0 <= y1:
+            visible[o] = True
+            tx0, tx1 = _tile_range(x0, x1, tile, tiles_x)
+            ty0, ty1 = _tile_range(y0, y1, tile, tiles_y)
+            base = owner[o] * per_scene
+            for ty in range(ty0, ty1 + 1):
+                for tx in range(tx0, tx1 + 1):
+                    tile_start[base + ty * tiles_x + tx + 1] += 1
+    for t in range(batch * per_scene):
+        tile_start[t + 1] += tile_start[t]
+    fill = tile_start[:-1].copy()
+    tile_objs = np.empty(tile_start[-1], dtype=np.int64)
+    for o in range(n):
+        if visible[o]:
+            tx0, tx1 = _tile_range(bb[o, 0], bb[o, 2], tile, tiles_x)
+            ty0, ty1 = _tile_range(bb[o, 1], bb[o, 3], tile, tiles_y)
+            base = owner[o] * per_scene
+            for ty in range(ty0, ty1 + 1):
+                for tx in range(tx0, tx1 + 1):
+                    t = base + ty * tiles_x + tx
+                    tile_objs[fill[t]] = o
+                    fill[t] += 1
+    return tile_start, tile_objs
 
 
 def pack(scenes: Sequence[Scene], config: SceneConfig) -> Packed:
     """Pack a batch of scenes rendered with one configuration."""
-    objs, owner = pack_objects(scenes, config)
-    tiles_x, per_scene, tile_start, tile_objs = bin_tiles(objs, owner, len(scenes), config.height, config.width)
+    return pack_scene_tables([s.background_noise_scale for s in scenes], [s.object_table() for s in scenes], config)
+
+
+def pack_sampled(config: SceneConfig, seed: int, indices: Sequence[int]) -> Packed:
+    """Pack scenes ``indices`` of the dataset with ``seed``, as ``pack([sample_scene(...) ...])`` without
+    building Scene objects (the host side of batched GPU rendering)."""
+    drawn = [sample_scene_table(config, seed, i) for i in indices]
+    return pack_scene_tables([d[0] for d in drawn], [d[1] for d in drawn], config)
+
+
+def pack_scene_tables(backgrounds: Sequence[float], tables: Sequence[np.ndarray], config: SceneConfig) -> Packed:
+    """Pack scenes given as background noise scales and object tables."""
+    objs, owner = pack_tables(tables, config)
+    tiles_x, per_scene, tile_start, tile_objs = bin_tiles(objs, owner, len(tables), config.height, config.width)
     pattern = np.array(MSAA_PATTERNS[config.antialias.samples], dtype=np.float64) / 16.0
     return Packed(
         height=config.height, width=config.width, tiles_x=tiles_x, tiles_per_scene=per_scene,
         cam=pack_camera(config), objs=objs, tile_start=tile_start, tile_objs=tile_objs,
-        bg_scales=np.array([s.background_noise_scale for s in scenes], dtype=np.float64),
+        bg_scales=np.array(backgrounds, dtype=np.float64).reshape(len(tables)),
         kind=K.NOISE_KINDS[config.noise], pattern=pattern,
         ignore_edges=bool(config.antialias.ignore_edges), ignore_index=int(config.antialias.ignore_index),
     )

@@ -1,0 +1,120 @@
+"""The host side of batched rendering: array sampling and packing equal the Scene-object path."""
+
+import colorsys
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from fakeballoons import ClassPrior, Scene, SceneConfig, sample_scene, single_object_scene
+from fakeballoons.config import hsl_colour
+from fakeballoons.render import kernels as K
+from fakeballoons.render import render_batch, render_sampled
+from fakeballoons.render.pack import TILE_SIZE, bin_tiles, hsl_colours, pack, pack_sampled
+from fakeballoons.scene import OBJECT_FIELDS, sample_scene_table
+
+WEIGHTED = SceneConfig(classes=(ClassPrior("a", 10, 0.3, 20, weight=0.2), ClassPrior("b", 100, 0.6, 5, weight=3.0),
+                                ClassPrior("c", 355, 0.5, 5, hue_std=80), ClassPrior("d", 300, 0.9, 50, weight=0.01)))
+
+
+def _reference_scene(config, seed, index):
+    """SPEC section 1's draws written out with Generator.choice, independently of the library."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+    s = config.sampling
+    n = int(rng.integers(s.num_objects[0], s.num_objects[1] + 1))
+    background = float(rng.uniform(*s.background_noise_scale))
+    weights = np.array([p.weight for p in config.classes])
+    classes = rng.choice(len(weights), size=n, p=weights / weights.sum())
+    prior = [config.classes[k] for k in classes]
+    draws = rng.normal([[p.hue, p.elongation, p.noise_scale] for p in prior],
+                       [[p.hue_std, p.elongation_std, p.noise_scale_std] for p in prior]).reshape(n, 3)
+    hue = [h % 360.0 if h % 360.0 < 360.0 else 0.0 for h in draws[:, 0].tolist()]
+    rho = np.clip(draws[:, 1], 0.0, 1.0)
+    r = np.maximum(draws[:, 2], s.min_noise_scale)
+    rest = [rng.uniform(*b, size=n) for b in (s.object_scale, s.position_x, s.position_y, s.position_z,
+                                               s.diffuse, s.specular, s.shininess)]
+    rows = [[classes[i] + 1, hue[i], rho[i], r[i]] + [c[i] for c in rest] for i in range(n)]
+    return background, np.array(rows, dtype=np.float64).reshape(n, 11)
+
+
+@pytest.mark.parametrize("config", [SceneConfig(), WEIGHTED], ids=["report", "weighted"])
+def test_sampling_equals_the_reference_draws(config):
+    for index in range(300):
+        background, table = _reference_scene(config, 11, index)
+        got_background, got_table = sample_scene_table(config, 11, index)
+        scene = sample_scene(config, 11, index)
+        assert got_background == background == scene.background_noise_scale
+        np.testing.assert_array_equal(got_table, table)
+        np.testing.assert_array_equal(scene.object_table(), table)
+        assert all(type(o.class_id) is int and type(o.hue) is float for o in scene.objects)
+    assert OBJECT_FIELDS[:4] == ("class_id", "hue", "elongation", "noise_scale")
+
+
+def test_vectorised_colours_equal_colorsys_bit_for_bit():
+    edges = [0.0, 60.0, 120.0, 180.0, 240.0, 300.0, 360.0, 720.0, -1e-17, 1e-300, 359.99999999999994,
+             math.nextafter(60.0, 0.0), math.nextafter(240.0, 360.0), -360.0, -0.0]
+    hues = np.concatenate([np.random.default_rng(0).uniform(-1000, 1000, 20_000), np.arange(0, 360, 1 / 64), edges])
+    expected = np.array([colorsys.hls_to_rgb((h % 360.0) / 360.0, 0.5, 1.0) for h in hues.tolist()])
+    np.testing.assert_array_equal(hsl_colours(hues), expected)
+    assert tuple(hsl_colours(np.array([350.0]))[0]) == hsl_colour(350.0)
+
+
+def _numpy_bin_tiles(objs, owner, batch, height, width):
+    """A sort-based binning (the earlier implementation): the reference for the counting sort."""
+    tiles_x, tiles_y = -(-width // TILE_SIZE), -(-height // TILE_SIZE)
+    per_scene = tiles_x * tiles_y
+    bb = objs[:, K.BBX0:K.BBY1 + 1]
+    visible = (bb[:, 2] >= 0) & (bb[:, 0] <= width) & (bb[:, 3] >= 0) & (bb[:, 1] <= height) \
+        & (bb[:, 0] <= bb[:, 2]) & (bb[:, 1] <= bb[:, 3])
+    pairs = []
+    for o in np.flatnonzero(visible):
+        tx0, tx1 = (int(np.clip(np.floor(v / TILE_SIZE), 0, tiles_x - 1)) for v in (bb[o, 0], bb[o, 2]))
+        ty0, ty1 = (int(np.clip(np.floor(v / TILE_SIZE), 0, tiles_y - 1)) for v in (bb[o, 1], bb[o, 3]))
+        pairs += [(owner[o] * per_scene + ty * tiles_x + tx, o) for ty in range(ty0, ty1 + 1)
+                  for tx in range(tx0, tx1 + 1)]
+    pairs.sort()  # by tile, then object: object order within a tile
+    start = np.zeros(batch * per_scene + 1, dtype=np.int64)
+    np.cumsum(np.bincount([t for t, _ in pairs], minlength=batch * per_scene), out=start[1:])
+    return start, np.array([o for _, o in pairs], dtype=np.int64)
+
+
+@pytest.mark.parametrize("size", [(48, 64), (17, 5), (200, 333)])
+def test_tile_lists_equal_a_sort_based_binning(size):
+    config = SceneConfig(height=size[0], width=size[1])
+    scenes = [sample_scene(config, 2, i) for i in range(40)] + [Scene(1.0, ()), single_object_scene()]
+    packed = pack(scenes, config)
+    owner = np.repeat(np.arange(len(scenes)), [len(s.objects) for s in scenes])
+    start, objs = _numpy_bin_tiles(packed.objs, owner, len(scenes), *size)
+    tiles_x, per_scene, got_start, got_objs = bin_tiles(packed.objs, owner, len(scenes), *size)
+    assert (tiles_x, per_scene) == (-(-size[1] // TILE_SIZE), tiles_x * -(-size[0] // TILE_SIZE))
+    np.testing.assert_array_equal(got_start, start)
+    np.testing.assert_array_equal(got_objs, objs)
+    assert got_start.dtype == got_objs.dtype == np.int64
+
+
+@pytest.mark.parametrize("config", [SceneConfig(height=48, width=64), WEIGHTED], ids=["small", "weighted"])
+def test_pack_sampled_equals_packing_scene_objects(config):
+    indices = [5, 0, 77, 3, 3]
+    a = pack_sampled(config, 4, indices)
+    b = pack([sample_scene(config, 4, i) for i in indices], config)
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x, y, err_msg=field.name)
+        else:
+            assert x == y, field.name
+    assert pack_sampled(config, 4, []).batch == 0
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_render_sampled_equals_render_batch(device):
+    config = SceneConfig(height=24, width=32)
+    expected = render_batch([sample_scene(config, 6, i) for i in (4, 1)], config)
+    got = render_sampled(config, 6, [4, 1], device)
+    for i in range(2):
+        image = got[i].image.astype(int)
+        assert np.abs(image - expected.image[i]).max() <= (0 if device == "cpu" else 1)
+        np.testing.assert_array_equal(got[i].label, expected.label[i])
+        np.testing.assert_array_equal(got[i].instance, expected.instance[i])
