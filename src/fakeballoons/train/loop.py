@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -99,6 +100,18 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, cfg: TrainConfig, e
     bar = tqdm(batches(data.train, cfg, train=True, epoch=epoch, device=device, rank=dist.rank, world=dist.world),
                total=n_batches, desc=f"epoch {epoch}", unit="batch", leave=False, file=sys.stderr,
                disable=not (progress and dist.main), dynamic_ncols=True)
+    pending = None  # (step, loss) of the previous step, read one step late so the GPU never waits
+
+    def settle() -> None:
+        nonlocal total, steps
+        at, loss_value = pending
+        value = loss_value.item()  # on CUDA the one host-device synchronisation of a step
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {at}")
+        total += value
+        steps += 1
+        bar.set_postfix(loss=f"{total / steps:.4f}")
+
     for step, (images, labels, _) in enumerate(bar):
         x = normalize(images)
         if device.type == "cuda":
@@ -106,17 +119,20 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, cfg: TrainConfig, e
         with _autocast(device, cfg.amp):
             outputs = model(x)
         loss = compute_loss(outputs, labels, data.ignore_index)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        total += loss.item()
-        steps += 1
+        # Reading this step's loss now would make the host wait for the GPU to finish it; the
+        # previous step's is ready, and the host can go on to queue (and render) the next batch.
+        # A non-finite loss is thus caught one step late: no checkpoint is written in the epoch.
+        if pending is not None:
+            settle()
+        pending = (step, loss.detach())
         images_seen += images.shape[0]
-        bar.set_postfix(loss=f"{total / steps:.4f}")
+    if pending is not None:
+        settle()
     return total / max(steps, 1), images_seen
 
 
