@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 OUT ?= out
 
-.PHONY: run test bench clean browser
+.PHONY: run test bench clean browser gpu-wheels
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,18 @@ test: $(TEST_STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/fakeballoons bench render
+
+# Wheels that the lent GPU machines' image lacks (Python 3.12, no network there), for
+# benchmarks/gpu_session.sh: carry .whl/ with the device tool. See the README, "On a GPU".
+# The viewer's stack comes with its dependencies (pydantic pins pydantic-core exactly); the codecs
+# without theirs, which would shadow the image's NumPy.
+GPU_PIP := --quiet --only-binary=:all: --python-version 3.12 --implementation cp \
+	--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl
+gpu-wheels: | $(BIN)/python
+	rm -rf .whl
+	$(BIN)/python -m pip download $(GPU_PIP) --no-deps imagecodecs pycocotools
+	$(BIN)/python -m pip download $(GPU_PIP) fastapi uvicorn
+	@du -sh .whl
 
 clean:
 	rm -rf $(VENV) $(OUT) src/*.egg-info

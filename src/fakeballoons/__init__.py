@@ -3,7 +3,7 @@
 from . import noise
 from .config import AntialiasConfig, CameraConfig, ClassPrior, LightConfig, SamplingConfig, SceneConfig
 from .errors import ConfigError, UserError
-from .render import Batch, Sample, render, render_batch
+from .render import Batch, Sample, render, render_batch, render_sampled
 from .scene import Scene, SceneObject, prototype_scene, sample_scene, single_object_scene
 
 from ._version import __version__  # noqa: E402
@@ -30,5 +30,5 @@ __all__ = [
     "CocoVOC", "FakeBalloons", "FakeBalloonsFolder", "PascalVOC", "SegmentationFolder", "SegmentationMetrics",
     "AntialiasConfig", "Batch", "CameraConfig", "ClassPrior", "ConfigError", "LightConfig", "Sample",
     "SamplingConfig", "Scene", "SceneConfig", "SceneObject", "UserError", "__version__", "noise",
-    "prototype_scene", "render", "render_batch", "sample_scene", "single_object_scene",
+    "prototype_scene", "render", "render_batch", "render_sampled", "sample_scene", "single_object_scene",
 ]

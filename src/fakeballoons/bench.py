@@ -182,8 +182,11 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
     """Training throughput: median time of one optimisation step (forward, loss, backward, SGD step)
     on a batch of rendered Perlin scenes, as images/s. Two warm-up steps are not timed.
 
-    On CUDA the batch is rendered on the GPU, the model is channels_last, and ``amp`` is
-    bfloat16 autocast; each step is synchronised before it is timed.
+    On the CPU every step reuses one batch rendered beforehand (in training, DataLoader workers
+    render in parallel with the model). On CUDA each step renders its own batch on the GPU
+    (``FakeBalloons.render_indices``), as training on synthetic data does, and the figure includes
+    it; the model is channels_last, cuDNN autotunes its convolutions, ``amp`` is bfloat16
+    autocast, and each step is synchronised before it is timed.
     """
     import torch
 
@@ -194,30 +197,35 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
-    ds = FakeBalloons(SceneConfig(height=size, width=size), num=batch, split="all", val_fraction=0.0)
-    images, labels = ds.render_indices(list(range(batch)), device="cuda" if dev.type == "cuda" else "cpu")
-    images, labels = images.to(dev), labels.to(dev)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    ds = FakeBalloons(SceneConfig(height=size, width=size), num=batch * (steps + 2), split="all",
+                      val_fraction=0.0)
+    fixed = None if cuda else ds.render_indices(list(range(batch)), device="cpu")
     torch.manual_seed(0)
     net = build_model(model, 4).to(dev)
-    x = normalize(images)
-    if dev.type == "cuda":
+    if cuda:
         net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     net.train()
 
-    def step(_):
+    def step(i):
+        images, labels = fixed or ds.render_indices(list(range(i * batch, (i + 1) * batch)), device="cuda")
+        x = normalize(images)
+        if cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             out = net(x)
         loss = compute_loss(out, labels, 255)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if dev.type == "cuda":
+        if cuda:
             torch.cuda.synchronize()
 
-    step(0)
-    step(1)
+    step(steps)
+    step(steps + 1)
     med, times = _median_seconds(step, steps)
     return [{"what": "train", "model": model, "device": device, "amp": amp, "size": size, "batch": batch,
              "steps": steps, "threads": torch.get_num_threads() if dev.type == "cpu" else None,

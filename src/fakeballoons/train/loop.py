@@ -220,7 +220,8 @@ def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "c
     dist = setup_distributed(device)
     dev = torch.device(f"cuda:{dist.local_rank}" if device == "cuda" else "cpu")
     if dev.type == "cuda":
-        torch.cuda.set_device(dev)
+        torch.cuda.set_device(dev)  # also where batches are rendered: render/cuda.py follows torch's device
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest convolutions
     out = Path(out)
     config = run_config(data_spec, cfg, scene, init, transfer, device, folder)
     config_path, metrics_path = out / "config.json", out / "metrics.jsonl"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU checks of issues 2 and 4, for a session lent a GPU machine (README, "On a GPU").
+#
+# Here, once:   make gpu-wheels      (the wheels the GPU image lacks, into .whl/, git-ignored)
+# There, as the device tool's command, with carry [".whl"]:
+#   bash benchmarks/gpu_session.sh STEP [STEP ...]
+# Steps, each logged to $OUT/STEP.log with its wall time and exit status:
+#   info     nvidia-smi, torch / numba-cuda versions, whether numba sees the GPU
+#   tests    the CUDA-relevant tests on the real GPU (FAKEBALLOONS_REAL_CUDA=1), then the suite
+#            less the browser tests
+#   render   fakeballoons bench render --device cuda --batch 256 (issue 2: >= 10,000 Perlin scenes/s)
+#   train    fakeballoons bench train fcn_resnet50 512x512 batch 32 --amp (issue 4: >= 300 images/s)
+#   paper    starts the paper preset on 10,000 Perlin pairs in the background (setsid; it outlives
+#            this command, not the machine) into /tmp/paper; then call `paper-status` every few
+#            minutes in later commands while the machine is still warm
+#   paper-status   metrics.jsonl and the log tail of that run; copies them to $OUT
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1 && [ ! -e /tmp/site/.done ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && touch /tmp/site/.done || { echo "wheel install failed"; exit 1; }
+fi
+export PYTHONPATH="$PWD/src:/tmp/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+FB="python3 -m fakeballoons"
+
+step() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "== $name: $*"
+  "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 30 "$OUT/$name.log"
+  echo "exit $rc after $((SECONDS - start)) s" | tee -a "$OUT/$name.log"
+  return $rc
+}
+
+for s in "$@"; do
+  case $s in
+    info) step info bash -c 'nvidia-smi; python3 -c "import torch, numba, numba_cuda, torchvision; print(torch.__version__, torchvision.__version__, numba.__version__); from numba import cuda; print(\"numba sees\", cuda.is_available(), cuda.get_current_device().name)"' ;;
+    tests) step tests-cuda env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider \
+             tests/test_render.py tests/test_pack.py tests/test_noise.py tests/test_datasets.py
+           step tests-all env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider -n 8 \
+             --ignore tests/test_viewer_browser.py ;;
+    render) step render $FB bench render --device cuda --batch 256 --scenes 2560 --json ;;
+    train) step train $FB bench train --model fcn_resnet50 --size 512 --batch 32 --device cuda --amp --json ;;
+    paper) rm -rf /tmp/paper
+           setsid nohup $FB train --data synthetic:perlin --out /tmp/paper --preset paper --device cuda \
+             --quiet >/tmp/paper.log 2>&1 < /dev/null &
+           echo "paper run started (pid $!); follow with the step paper-status" ;;
+    paper-status) cp /tmp/paper/metrics.jsonl "$OUT/paper-metrics.jsonl" 2>/dev/null
+                  cp /tmp/paper.log "$OUT/paper.log" 2>/dev/null
+                  tail -n 5 /tmp/paper.log; cat /tmp/paper/metrics.jsonl 2>/dev/null | tail -n 3 ;;
+    *) echo "unknown step $s (info tests render train paper paper-status)"; exit 2 ;;
+  esac
+done
