@@ -213,3 +213,31 @@ def test_single_object_scene_colour_and_texture():
         inner &= s.label[:, :-1] == 1
         return np.abs(np.diff(s.image[..., 0].astype(float), axis=1))[inner].mean()
     assert roughness(rough) > 3 * roughness(smooth)
+
+
+def test_kernels_compile_for_a_real_gpu():
+    """numba-cuda's real compiler (NVVM, no simulator) accepts the kernel source: PTX for an H100
+    (sm_90) and an older sm_75, for the int16 instance view a GPU launch passes and the uint16 one.
+    Needs no GPU; runs in a subprocess because this process runs the simulator."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, re\n"
+            "from fakeballoons.render.cuda import compile_ptx\n"
+            "out = {}\n"
+            "for cc, inst in [((9, 0), 'int16'), ((7, 5), 'uint16')]:\n"
+            "    for name, ptx in compile_ptx(cc, inst).items():\n"
+            "        out[f'{cc[0]}{cc[1]}-{name}'] = [re.findall(r'^[.]target (\\w+)', ptx, re.M),\n"
+            "                                       re.findall(r'^[.]visible [.]entry (\\w+)', ptx, re.M)]\n"
+            "print(json.dumps(out))\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(found) == ["75-noise", "75-render", "90-noise", "90-render"]
+    for key, (targets, entries) in found.items():
+        assert targets == ["sm_" + key.split("-")[0]], (key, targets)
+        assert len(entries) == 1 and key.split("-")[1] + "_kernel" in entries[0], (key, entries)

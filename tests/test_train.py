@@ -187,6 +187,7 @@ def test_report(trained, tmp_path, cli):
     (["--resume"], "no last.pt"),
     (["--init", "/nonexistent.pt"], "checkpoint not found"),
     (["--preset", "fast"], "unknown preset 'fast'"),
+    (["--bn-momentum", "1.5"], "--bn-momentum: must be from 0"),
 ])
 def test_bad_inputs(tmp_path, cli, args, message):
     argv = ["train", "--out", tmp_path / "run", *TINY, *args]
@@ -196,6 +197,17 @@ def test_bad_inputs(tmp_path, cli, args, message):
     assert code == 2, err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_bn_momentum_sets_every_batchnorm():
+    def momenta(model):
+        return {m.momentum for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+    assert 0.01 in momenta(build_model("lraspp_mobilenet_v3_large", 4))  # torchvision's MobileNetV3 backbone
+    assert momenta(build_model("lraspp_mobilenet_v3_large", 4, bn_momentum=0.1)) == {0.1}
+    assert momenta(build_model("fcn_resnet50", 3, bn_momentum=0.0)) == {0.1}  # 0 keeps the model's own
+    with pytest.raises(Exception, match="bn-momentum"):
+        TrainConfig(bn_momentum=-0.5)
 
 
 def test_existing_run_needs_resume(trained, cli):

@@ -175,7 +175,8 @@ def cmd_train(args) -> int:
                            size=args.size, amp=args.amp or None, workers=args.workers, seed=args.seed,
                            num_train=args.num_train, num_val=args.num_val, optimizer=args.optimizer,
                            momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
-                           aux_loss=args.aux_loss or None, hflip=args.hflip or None, bootstrap=args.bootstrap)
+                           aux_loss=args.aux_loss or None, hflip=args.hflip or None, bootstrap=args.bootstrap,
+                           bn_momentum=args.bn_momentum)
     scene = load_config(args.scene_config) if args.scene_config else None
     try:
         train(args.data, args.out, cfg, device=args.device, scene=scene, resume=args.resume, init=args.init,
@@ -338,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=("sgd", "adamw"))
     p.add_argument("--momentum", type=_float_in(0.0, 1.0))
     p.add_argument("--weight-decay", type=_float_in(0.0, 1.0))
+    p.add_argument("--bn-momentum", type=_float_in(0.0, 1.0),
+                   help="BatchNorm running-statistics momentum (0: the model's own; MobileNetV3 0.01)")
     p.add_argument("--schedule", choices=("none", "poly"))
     p.add_argument("--size", type=_int_in(8, 8192), help="train and evaluate at size x size")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")

@@ -16,18 +16,14 @@ from ..errors import UserError
 from .pack import Packed
 
 
-@functools.cache
-def _kernels():
-    if not cuda.is_available():
-        raise UserError("device 'cuda' was asked for but no CUDA GPU is available "
-                        "(use --device cpu, or NUMBA_ENABLE_CUDASIM=1 for the simulator)")
+def _build_kernel_sources():
+    """The two kernels as Python functions calling a fresh CUDA build of the device functions."""
     from .kernels import build
 
     k = build(cuda.jit(device=True))
     render_pixel = k.render_pixel
     noise = k.noise
 
-    @cuda.jit
     def render_kernel(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, tile_start,
                       tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, image, label,
                       instance):
@@ -38,13 +34,51 @@ def _kernels():
                          tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index,
                          image, label, instance)
 
-    @cuda.jit
     def noise_kernel(points, kind, out):
         i = cuda.grid(1)
         if i < points.shape[0]:
             out[i] = noise(kind, points[i, 0], points[i, 1], points[i, 2])
 
-    return cuda, render_kernel, noise_kernel
+    return render_kernel, noise_kernel
+
+
+_kernel_sources = functools.cache(_build_kernel_sources)
+
+
+@functools.cache
+def _kernels():
+    if not cuda.is_available():
+        raise UserError("device 'cuda' was asked for but no CUDA GPU is available "
+                        "(use --device cpu, or NUMBA_ENABLE_CUDASIM=1 for the simulator)")
+    render_kernel, noise_kernel = _kernel_sources()
+    return cuda, cuda.jit(render_kernel), cuda.jit(noise_kernel)
+
+
+# The argument types the launchers pass: Python ints and bools, C-contiguous arrays; the instance
+# map is uint16 in the simulator and its int16 view on a GPU (see render_packed).
+RENDER_SIGNATURE = ("void(int64, int64, int64, int64, int64, float64[::1], float64[:, ::1], int64[::1], "
+                    "int64[::1], float64[::1], int64, float64[:, ::1], boolean, int64, uint8[:, :, :, ::1], "
+                    "uint8[:, :, ::1], {instance}[:, :, ::1])")
+NOISE_SIGNATURE = "void(float64[:, ::1], int64, float64[::1])"
+
+
+def compile_ptx(cc: tuple[int, int] = (9, 0), instance: str = "int16") -> dict[str, str]:
+    """PTX of both kernels for compute capability ``cc``, by numba-cuda's real compiler (NVVM).
+
+    Needs no GPU, only NVVM (the ``nvidia-nvvm`` wheel), and not the simulator: it checks that the
+    kernel source compiles for CUDA on machines that cannot run it. numba-cuda compiles device
+    functions for the current device's compute capability; with no device, that lookup is pointed
+    at ``cc`` while this runs, on device functions built for this call alone.
+    """
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from numba.cuda import dispatcher
+
+    with mock.patch.object(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=cc)):
+        render_kernel, noise_kernel = _build_kernel_sources()
+        return {"render": cuda.compile_ptx(render_kernel, RENDER_SIGNATURE.format(instance=instance), cc=cc)[0],
+                "noise": cuda.compile_ptx(noise_kernel, NOISE_SIGNATURE, cc=cc)[0]}
 
 
 def simulated() -> bool:

@@ -25,6 +25,7 @@ class TrainConfig:
 
     model: str = "fcn_resnet50"
     aux_loss: bool = False  # torchvision's auxiliary head and loss (weight 0.5)
+    bn_momentum: float = 0.0  # BatchNorm running-statistics momentum; 0 keeps the model's own
     epochs: int = 10
     batch_size: int = 8
     optimizer: str = "sgd"
@@ -54,6 +55,8 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise UserError(f"--lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.bn_momentum <= 1.0:
+            raise UserError(f"--bn-momentum must be in [0, 1] (0 keeps the model's own), got {self.bn_momentum}")
         if self.momentum < 0 or self.weight_decay < 0:
             raise UserError("momentum and weight decay must be >= 0")
         if self.optimizer not in OPTIMIZERS:

@@ -237,7 +237,7 @@ def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "c
     data = build_data(data_spec, cfg, scene, folder)
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, len(data.classes), cfg.aux_loss)
+    model = build_model(cfg.model, len(data.classes), cfg.aux_loss, cfg.bn_momentum)
     transfer_record = load_init(model, init, transfer) if init and not resume else None
     model.to(dev)
     if dev.type == "cuda":
