@@ -118,3 +118,13 @@ def test_render_sampled_equals_render_batch(device):
         assert np.abs(image - expected.image[i]).max() <= (0 if device == "cpu" else 1)
         np.testing.assert_array_equal(got[i].label, expected.label[i])
         np.testing.assert_array_equal(got[i].instance, expected.instance[i])
+
+
+def test_cuda_launch_refuses_more_scenes_than_grid_z_allows():
+    from fakeballoons import UserError
+    from fakeballoons.render import render_packed
+
+    config = SceneConfig(height=16, width=16)
+    too_many = dataclasses.replace(pack([], config), bg_scales=np.zeros(65536))
+    with pytest.raises(UserError, match="at most 65535 scenes"):
+        render_packed(too_many, "cuda")

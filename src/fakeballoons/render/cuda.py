@@ -8,9 +8,11 @@ kernels run in numba's CUDA simulator (slow, for tests on tiny images).
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 from numba import cuda  # a module global: the simulator swaps this name inside kernels
+from numba.core.errors import NumbaPerformanceWarning
 
 from ..errors import UserError
 from .pack import Packed
@@ -89,6 +91,7 @@ def simulated() -> bool:
 
 
 _BLOCK = (16, 8)
+_MAX_GRID_Z = 65535  # CUDA's limit on gridDim.z: one block layer per scene
 
 
 def _host_inputs(packed: Packed) -> list:
@@ -114,10 +117,15 @@ def render_packed(packed: Packed):
     torch's current stream: nothing waits for the GPU, inputs go up through pinned memory, and the
     memory comes from torch's caching allocator, so the next batch's sampling and packing overlap
     this one's rendering, and ``torch.cuda.set_device(LOCAL_RANK)`` picks the GPU under torchrun.
-    Under numba's CUDA simulator they are NumPy arrays.
+    Both are per thread: a thread that never set its device renders on GPU 0, and a consumer on
+    another stream must ``wait_stream`` the rendering one. Under numba's CUDA simulator they are
+    NumPy arrays.
     """
     cuda, render_kernel, _ = _kernels()
     b, h, w = packed.batch, packed.height, packed.width
+    if b > _MAX_GRID_Z:
+        raise UserError(f"a CUDA launch renders at most {_MAX_GRID_Z} scenes (grid z), got {b}; "
+                        "render in smaller batches")
     if simulated():
         image = cuda.device_array((b, h, w, 3), dtype=np.uint8)
         label = cuda.device_array((b, h, w), dtype=np.uint8)
@@ -143,8 +151,10 @@ def render_packed(packed: Packed):
         numba_stream = cuda.external_stream(stream.cuda_stream) if stream.cuda_stream else cuda.default_stream()
         # The instance map goes in as int16, the same bits: torch versions differ in whether
         # uint16 tensors export __cuda_array_interface__.
-        _launch(render_kernel, packed, inputs, view(image), view(label), view(instance.view(torch.int16)),
-                numba_stream)
+        with warnings.catch_warnings():  # small images make grids under 128 blocks, by design
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            _launch(render_kernel, packed, inputs, view(image), view(label), view(instance.view(torch.int16)),
+                    numba_stream)
     return image, label, instance
 
 
@@ -154,7 +164,7 @@ def to_host(array) -> np.ndarray:
         return array
     import torch
 
-    if array.dtype == torch.uint16:  # torch has no CPU copy of uint16 before 2.3's limited support
+    if array.dtype == torch.uint16:  # few operations on uint16 tensors; the int16 view holds the same bits
         return array.view(torch.int16).cpu().numpy().view(np.uint16)
     return array.cpu().numpy()
 
