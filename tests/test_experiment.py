@@ -81,6 +81,13 @@ def test_experiment_refuses_other_settings_and_bad_inputs(tmp_path, toy_preset, 
     assert code == 0, err
     code, _, err = cli([*base, "--downstream", tmp_path / "down", "--classes", 3, "--seeds", 3])
     assert code == 2 and "other settings" in err and err.count("\n") == 1
+    # made by a version before --bn-momentum existed: the same settings, and finished
+    record = json.loads((tmp_path / "exp" / "experiment.json").read_text())
+    for arm in ("pretrain", "downstream"):
+        del record["experiment"][arm]["bn_momentum"]
+    (tmp_path / "exp" / "experiment.json").write_text(json.dumps(record))
+    code, out, err = cli([*base, "--downstream", tmp_path / "down", "--classes", 3, "--seeds", 1])
+    assert code == 0 and "other settings" not in err, err
     code, _, err = cli(["experiment", "--out", tmp_path / "e2", "--coco", tmp_path / "missing", "--quiet",
                         "--preset", toy_preset])
     assert code == 2 and "COCO root not found" in err

@@ -210,6 +210,20 @@ def test_bn_momentum_sets_every_batchnorm():
         TrainConfig(bn_momentum=-0.5)
 
 
+def test_a_run_from_before_a_new_option_still_resumes():
+    """config.json of a run made before an option existed lacks it: it counts as the default."""
+    new = loop.run_config(DATA, TrainConfig(), None, None, "auto", "cpu")
+    old = json.loads(json.dumps(new))
+    del old["train"]["bn_momentum"]
+    assert loop._same_run(old, new) is None and loop._same_run(new, old) is None
+    changed = json.loads(json.dumps(new))
+    changed["train"]["bn_momentum"] = 0.1
+    assert loop._same_run(old, changed) == "training option bn_momentum differs"
+    changed["train"]["epochs"] = 99  # epochs may grow on resume
+    changed["train"]["bn_momentum"] = 0.0
+    assert loop._same_run(old, changed) is None
+
+
 def test_existing_run_needs_resume(trained, cli):
     code, _, err = cli(["train", "--data", DATA, "--out", trained, *TINY])
     assert code == 2 and "already holds a run" in err

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import to_plain
+from ..config import from_plain, to_plain
 from ..errors import UserError
 from .config import TrainConfig, load_json_preset
 from .data import FolderOptions, build_data
@@ -99,7 +99,11 @@ def run_experiment(out: str | Path, downstream: str, exp: ExperimentConfig, *, d
     config_path = out / "experiment.json"
     if config_path.exists():
         old = json.loads(config_path.read_text())
-        if old != json.loads(json.dumps(record)):
+        try:  # options added since the experiment was made take their defaults
+            old["experiment"] = from_plain(ExperimentConfig, old["experiment"], "experiment").to_dict()
+        except (UserError, KeyError, TypeError):
+            pass  # not comparable: reported as other settings below
+        if json.loads(json.dumps(old)) != json.loads(json.dumps(record)):
             raise UserError(f"{out} holds an experiment with other settings; use the same options or a new directory")
     elif out.exists() and any(out.iterdir()):
         raise UserError(f"{out} is not empty and holds no experiment.json; choose a new or empty directory")

@@ -196,9 +196,12 @@ def run_config(data_spec: str, cfg: TrainConfig, scene: SceneConfig | None, init
 
 def _same_run(a: dict, b: dict) -> str | None:
     """Why two run configs may not share a directory (epochs may grow on resume), or None."""
+    defaults = TrainConfig().to_dict()  # options added since a run was made take their defaults
     a = json.loads(json.dumps(a))
     b = json.loads(json.dumps(b))
-    a["train"].pop("epochs"), b["train"].pop("epochs")
+    for run in (a, b):
+        run["train"] = {**defaults, **run["train"]}
+        run["train"].pop("epochs")
     for key in sorted(set(a) | set(b)):
         if a.get(key) != b.get(key):
             if key == "train":
