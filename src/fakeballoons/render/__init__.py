@@ -112,12 +112,7 @@ def render(scene: Scene, config: SceneConfig, device: str = "cpu") -> Sample:
     Returns:
         Sample with image (H, W, 3) uint8, label (H, W) uint8 and instance (H, W) uint16, on the host.
     """
-    batch = render_batch([scene], config, device)
-    if device == "cuda":
-        from .cuda import to_host
-
-        return Sample(to_host(batch.image)[0], to_host(batch.label)[0], to_host(batch.instance)[0])
-    return batch[0]
+    return render_batch([scene], config, device)[0]  # Batch.__getitem__ brings GPU results to the host
 
 
 def kernel_noise(points, noise: str, device: str = "cpu") -> np.ndarray:

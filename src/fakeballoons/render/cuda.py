@@ -53,7 +53,7 @@ def _kernels():
         raise UserError("device 'cuda' was asked for but no CUDA GPU is available "
                         "(use --device cpu, or NUMBA_ENABLE_CUDASIM=1 for the simulator)")
     render_kernel, noise_kernel = _kernel_sources()
-    return cuda, cuda.jit(render_kernel), cuda.jit(noise_kernel)
+    return cuda.jit(render_kernel), cuda.jit(noise_kernel)
 
 
 # The argument types the launchers pass: Python ints and bools, C-contiguous arrays; the instance
@@ -121,7 +121,7 @@ def render_packed(packed: Packed):
     another stream must ``wait_stream`` the rendering one. Under numba's CUDA simulator they are
     NumPy arrays.
     """
-    cuda, render_kernel, _ = _kernels()
+    render_kernel, _ = _kernels()
     b, h, w = packed.batch, packed.height, packed.width
     if b > _MAX_GRID_Z:
         raise UserError(f"a CUDA launch renders at most {_MAX_GRID_Z} scenes (grid z), got {b}; "
@@ -171,7 +171,7 @@ def to_host(array) -> np.ndarray:
 
 def noise_packed(points: np.ndarray, kind: int) -> np.ndarray:
     """Evaluate the kernel noise at points (N, 3) on the GPU; returns a host array (N,)."""
-    cuda, _, noise_kernel = _kernels()
+    _, noise_kernel = _kernels()
     n = points.shape[0]
     out = cuda.device_array(n, dtype=np.float64)
     if n:

@@ -92,13 +92,9 @@ def hsl_colours(hue: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_objects(scenes: Sequence[Scene], config: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Object rows of all scenes (scene by scene, in object order) and the scene of each row."""
-    return pack_tables([scene.object_table() for scene in scenes], config)
-
-
 def pack_tables(tables: Sequence[np.ndarray], config: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Object rows and owners from per-scene object tables (columns of :data:`~fakeballoons.scene.OBJECT_FIELDS`)."""
+    """Object rows of all scenes (scene by scene, in object order) and the scene of each row, from
+    per-scene object tables (columns of :data:`~fakeballoons.scene.OBJECT_FIELDS`)."""
     counts = np.array([len(t) for t in tables], dtype=np.int64)
     owner = np.repeat(np.arange(len(tables), dtype=np.int64), counts)
     total = int(counts.sum())
