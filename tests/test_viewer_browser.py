@@ -66,6 +66,9 @@ def change(page, action):
     n = rendered(page)
     action()
     wait_rendered(page, n + 1)
+    # An action of two changes starts two loads; the first may count as rendered while the second
+    # is still loading (naturalWidth 0). The indicator hides once no load is outstanding.
+    page.wait_for_function("document.getElementById('loading').hidden", timeout=60_000)
     assert page.text_content("#error") == ""
     return picture(page)
 
