@@ -1,0 +1,54 @@
+"""The report's scenes do not move: ``generate`` output of the default configuration is pinned.
+
+For each noise, 64 default pairs (512x512, seed 0, png format) are generated and the SHA-256 of
+every file (images, labels, instance maps, scenes.jsonl, dataset.json, split lists, COCO files)
+must equal the digests recorded in ``tests/golden/generate-64-{noise}.json``. The package version
+is part of a recipe (it is written into dataset.json and the COCO info), so it is fixed here at
+the version the digests were recorded with. The digests were recorded at commit 3b302de, before
+the architecture and scene issues changed any code, with:
+
+    python -c "from tests.test_golden_datasets import record; record()"
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from fakeballoons import SceneConfig
+from fakeballoons.data.generate import generate
+
+GOLDEN = Path(__file__).parent / "golden"
+PINNED_VERSION = "0.1.0"
+
+
+def _recipe(noise: str):
+    try:
+        from fakeballoons.data.recipe import Recipe
+    except ImportError:  # before the architecture issue the module was data/layout.py
+        from fakeballoons.data.layout import Recipe
+    return Recipe(SceneConfig(noise=noise), num=64, seed=0, package_version=PINNED_VERSION)
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def record(out: str = "/tmp/fakeballoons-golden") -> None:
+    for noise in ("perlin", "sc"):
+        root = Path(out) / noise
+        generate(root, _recipe(noise), workers=2, progress=False)
+        (GOLDEN / f"generate-64-{noise}.json").write_text(json.dumps(digests(root), indent=1, sort_keys=True) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", ["perlin", "sc"])
+def test_default_scenes_are_byte_identical(tmp_path, noise):
+    generate(tmp_path / "ds", _recipe(noise), workers=1, progress=False)
+    expected = json.loads((GOLDEN / f"generate-64-{noise}.json").read_text())
+    got = digests(tmp_path / "ds")
+    assert sorted(got) == sorted(expected)
+    changed = [name for name in sorted(expected) if got[name] != expected[name]]
+    assert not changed, f"{len(changed)} files differ from the pinned digests, first {changed[:5]}"
