@@ -27,7 +27,7 @@ run: $(STAMP)
 	$(BIN)/fakeballoons generate $(OUT)/perlin-1k --num 1000 --noise perlin --size 512 --seed 0
 	$(BIN)/fakeballoons preview $(OUT)/perlin-1k --out $(OUT)/perlin-1k-preview.png --count 16
 	for noise in perlin sc; do \
-	  $(BIN)/fakeballoons render $(OUT)/prototypes_$$noise.png --scene prototypes --noise $$noise \
+	  $(BIN)/fakeballoons render $(OUT)/prototypes_$$noise.png --kind prototypes --noise $$noise \
 	    --label-out $(OUT)/prototypes_$$noise.label.png || exit 1; \
 	done
 	@echo "dataset in $(OUT)/perlin-1k, preview in $(OUT)/perlin-1k-preview.png"
@@ -40,11 +40,13 @@ browser:
 	  { if [ -n "$$CI" ]; then echo "cannot install chromium"; exit 1; fi; \
 	    echo "warning: chromium not installed; the browser tests will be skipped"; }; }
 
+# The whole suite, slow tests included (CI runs everything); `pytest -m "not slow"` is the quick loop.
 test: $(TEST_STAMP) browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
-	$(BIN)/fakeballoons bench render
+	$(BIN)/python benchmarks/bench.py render
 
 # Wheels that the lent GPU machines' image lacks (Python 3.12, no network there), for
 # benchmarks/gpu_session.sh: carry .whl/ with the device tool. See the README, "On a GPU".

@@ -6,7 +6,7 @@ distribution that differ only in texture (noise scale) and elongation, sparse-co
     python benchmarks/make_texture_folder.py OUT [--train 300] [--val 100] [--size 128]
 
 writes OUT/{train,trainannot,val,valannot}/NNNNNN.png (masks: 0 background, 1..3, 255 ignore),
-ready for ``fakeballoons experiment --downstream OUT --classes 4``.
+ready for ``fakeballoons experiment --data folder:OUT --classes 4``.
 """
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fakeballoons import ClassPrior, SceneConfig
 from fakeballoons.data.generate import generate
-from fakeballoons.data.layout import Layout, Recipe
+from fakeballoons.data.recipe import Layout, Recipe
 
 
 def main(argv=None) -> int:

@@ -12,8 +12,6 @@ from fakeballoons import SceneConfig, render, sample_scene
 from fakeballoons.data import formats
 
 
-
-
 def test_render_writes_all_outputs(tmp_path, cli):
     code, _, err = cli(["render", tmp_path / "a.png", "--size", 64, "--seed", 3, "--index", 2,
                             "--label-out", tmp_path / "a.label.png", "--instance-out", tmp_path / "a.inst.png",
@@ -37,20 +35,20 @@ def test_render_same_bytes_twice(tmp_path, cli):
 def test_special_scenes_and_config_file(tmp_path, cli):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"noise": "sc", "height": 32, "width": 48}))
-    assert cli(["render", tmp_path / "p.png", "--scene", "prototypes", "--config", cfg,
+    assert cli(["render", tmp_path / "p.png", "--kind", "prototypes", "--scene", cfg,
                     "--label-out", tmp_path / "p.l.png"])[0] == 0
     label = formats.read_label(tmp_path / "p.l.png")
     assert label.shape == (32, 48) and {1, 2, 3} <= set(np.unique(label))
-    assert cli(["render", tmp_path / "s.png", "--scene", "single", "--hue", 90, "--elongation", 0.8,
+    assert cli(["render", tmp_path / "s.png", "--kind", "single", "--hue", 90, "--elongation", 0.8,
                     "--size", 32])[0] == 0
-    assert cli(["render", tmp_path / "r.png", "--scene", "prototypes", "--random-prototypes",
+    assert cli(["render", tmp_path / "r.png", "--kind", "prototypes", "--random-prototypes",
                     "--size", 32])[0] == 0
 
 
 def _bad_config(tmp_path, data):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
-    return ["--config", path]
+    return ["--scene", path]
 
 
 @pytest.mark.parametrize("make_args, message", [
@@ -59,7 +57,7 @@ def _bad_config(tmp_path, data):
     (lambda t: _bad_config(t, {"sampling": {"colour": 1}}), "unknown key 'sampling.colour'"),
     (lambda t: _bad_config(t, {"classes": [{"name": "a", "hue": 1, "elongation": 0.5, "noise_scale": 5,
                                              "hue_std": -2}]}), "'classes[0].hue_std': must be >= 0"),
-    (lambda t: ["--config", t / "missing.json"], "config file not found"),
+    (lambda t: ["--scene", t / "missing.json"], "scene configuration not found"),
     (lambda t: ["--label-out", t / "nodir" / "l.png"], "does not exist"),
     (lambda t: ["--elongation", 2], "--elongation: must be from 0.0 to 1.0"),
 ])
@@ -71,6 +69,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, cli, make_args, message):
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".png") or p.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_output_in_missing_directory_subprocess(tmp_path):
     """The installed console script, end to end: exit 2, one line, nothing written."""
     exe = os.path.join(os.path.dirname(sys.executable), "fakeballoons")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from fakeballoons import FakeBalloons, FakeBalloonsFolder, SceneConfig, UserError, render, sample_scene
 from fakeballoons.data.generate import generate
-from fakeballoons.data.layout import Recipe
+from fakeballoons.data.recipe import Recipe
 
 CONFIG = SceneConfig(height=40, width=56, noise="sc")
 

@@ -11,7 +11,7 @@ from pycocotools import mask as mask_utils
 from fakeballoons import SceneConfig, UserError
 from fakeballoons.data.downstream import COCO_VOC_CATEGORIES, CocoVOC, PascalVOC, SegmentationFolder, parse_remap
 from fakeballoons.data.generate import generate
-from fakeballoons.data.layout import Recipe
+from fakeballoons.data.recipe import Recipe
 
 H, W = 50, 80
 PERSON, DOG, CAR, BIRD, TOOTHBRUSH = 1, 18, 3, 16, 90  # COCO ids; toothbrush is not a VOC class
@@ -201,6 +201,7 @@ def test_folder_errors(tmp_path):
     shutil.rmtree(tmp_path / "a")
 
 
+@pytest.mark.slow
 def test_train_on_coco_and_folder(tmp_path, cli):
     build(tmp_path / "coco", "official")
     tiny = ["--preset", "quick", "--size", "32", "--batch-size", "2", "--epochs", "1", "--bootstrap", "20", "--quiet"]
@@ -211,8 +212,9 @@ def test_train_on_coco_and_folder(tmp_path, cli):
     _folder(tmp_path / "f", [1, 2, 1, 2])
     shutil.copytree(tmp_path / "f" / "train", tmp_path / "f" / "val")
     shutil.copytree(tmp_path / "f" / "trainannot", tmp_path / "f" / "valannot")
-    code, _, err = cli(["train", "--data", f"folder:{tmp_path / 'f'}", "--classes", "3", "--out", tmp_path / "r2", *tiny])
+    folder = f"folder:{tmp_path / 'f'}"
+    code, _, err = cli(["train", "--data", folder, "--classes", "3", "--out", tmp_path / "r2", *tiny])
     assert code == 0, err
-    code, _, err = cli(["train", "--data", f"folder:{tmp_path / 'f'}", "--classes", "2", "--out", tmp_path / "r3", *tiny])
+    code, _, err = cli(["train", "--data", folder, "--classes", "2", "--out", tmp_path / "r3", *tiny])
     assert code == 2 and "label value 2 is neither a class (0..1)" in err and err.count("\n") == 1
     assert not (tmp_path / "r3").exists()

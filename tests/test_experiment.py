@@ -34,9 +34,10 @@ def toy_preset(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_experiment_end_to_end_and_resume(tmp_path, toy_preset, cli, monkeypatch):
     folder_dataset(tmp_path / "down")
-    args = ["experiment", "--preset", toy_preset, "--downstream", tmp_path / "down", "--classes", 3,
+    args = ["experiment", "--preset", toy_preset, "--data", f"folder:{tmp_path / 'down'}", "--classes", 3,
             "--out", tmp_path / "exp", "--quiet"]
     calls = []
     real_train = experiment.train
@@ -74,33 +75,37 @@ def test_experiment_end_to_end_and_resume(tmp_path, toy_preset, cli, monkeypatch
     assert cli(args)[0] == 0 and log == []
 
 
+@pytest.mark.slow
 def test_experiment_refuses_other_settings_and_bad_inputs(tmp_path, toy_preset, cli):
     folder_dataset(tmp_path / "down")
     base = ["experiment", "--preset", toy_preset, "--out", tmp_path / "exp", "--quiet"]
-    code, _, err = cli([*base, "--downstream", tmp_path / "down", "--classes", 3, "--seeds", 1])
+    down = f"folder:{tmp_path / 'down'}"
+    code, _, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 1])
     assert code == 0, err
-    code, _, err = cli([*base, "--downstream", tmp_path / "down", "--classes", 3, "--seeds", 3])
+    code, _, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 3])
     assert code == 2 and "other settings" in err and err.count("\n") == 1
     # made by a version before --bn-momentum existed: the same settings, and finished
     record = json.loads((tmp_path / "exp" / "experiment.json").read_text())
     for arm in ("pretrain", "downstream"):
         del record["experiment"][arm]["bn_momentum"]
     (tmp_path / "exp" / "experiment.json").write_text(json.dumps(record))
-    code, out, err = cli([*base, "--downstream", tmp_path / "down", "--classes", 3, "--seeds", 1])
+    code, out, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 1])
     assert code == 0 and "other settings" not in err, err
-    code, _, err = cli(["experiment", "--out", tmp_path / "e2", "--coco", tmp_path / "missing", "--quiet",
+    code, _, err = cli(["experiment", "--out", tmp_path / "e2", "--data", f"coco:{tmp_path / 'missing'}", "--quiet",
                         "--preset", toy_preset])
     assert code == 2 and "COCO root not found" in err
     assert not (tmp_path / "e2").exists()  # checked before any pretraining
     code, _, err = cli(["experiment", "--out", tmp_path / "e3", "--quiet"])
-    assert code == 2 and "exactly one of --coco" in err
-    code, _, err = cli(["experiment", "--out", tmp_path / "e4", "--preset", "nope", "--coco", tmp_path])
+    assert code == 2 and "the following arguments are required: --data" in err
+    code, _, err = cli(["experiment", "--out", tmp_path / "e4", "--preset", "nope", "--data", f"coco:{tmp_path}"])
     assert code == 2 and "unknown experiment preset 'nope'" in err
 
 
 def test_t_interval_and_presets():
-    lo, hi = experiment._t_interval([1.0, 2.0, 3.0])
+    from fakeballoons.train.report import t_interval
+
+    lo, hi = t_interval([1.0, 2.0, 3.0])
     assert (lo + hi) / 2 == pytest.approx(2.0) and hi - lo == pytest.approx(2 * 4.303 * 1.0 / 3 ** 0.5)
-    assert experiment._t_interval([1.0]) is None
+    assert t_interval([1.0]) is None
     assert experiment.load_experiment_preset("quick-folder").seeds == 2
     assert experiment.load_experiment_preset("paper-coco").downstream.num_train == 1000

@@ -20,7 +20,7 @@ def test_image_round_trip(tmp_path):
 def test_label_palette_png(tmp_path):
     config = SceneConfig()
     label = np.array([[0, 1, 2], [3, 255, 0]], dtype=np.uint8)
-    palette = formats.label_palette([c.colour for c in config.classes])
+    palette = formats.label_palette(config)
     formats.write_files_atomic([(tmp_path / "l.png", formats.encode_label(label, palette))])
     img = Image.open(tmp_path / "l.png")
     assert img.mode == "P"
@@ -42,7 +42,7 @@ def test_encoders_check_dtypes():
     with pytest.raises(ValueError):
         formats.encode_image(np.zeros((4, 4), np.uint8))
     with pytest.raises(ValueError):
-        formats.encode_label(np.zeros((4, 4), np.int64), formats.label_palette([]))
+        formats.encode_label(np.zeros((4, 4), np.int64), formats.label_palette(SceneConfig()))
     with pytest.raises(ValueError):
         formats.encode_instance(np.zeros((4, 4), np.uint8))
 

@@ -16,7 +16,7 @@ import pytest
 from fakeballoons import SceneConfig, render, sample_scene
 from fakeballoons.data import formats
 from fakeballoons.data.generate import generate, parse_shard
-from fakeballoons.data.layout import CHUNK_SIZE, Recipe
+from fakeballoons.data.recipe import CHUNK_SIZE, Recipe
 from fakeballoons.data.verify import verify
 
 CONFIG = SceneConfig(height=32, width=48)
@@ -66,6 +66,7 @@ def test_files_equal_the_renderer(reference):
     np.testing.assert_array_equal(formats.read_instance(reference / "instances" / "000066.png"), sample.instance)
 
 
+@pytest.mark.slow
 def test_worker_counts_and_shards_give_the_same_files(reference, tmp_path):
     recipe = Recipe(CONFIG, num=NUM, seed=5)
     generate(tmp_path / "w2", recipe, workers=2, progress=False)
@@ -102,6 +103,7 @@ def test_resume_from_every_kind_of_interruption(reference, tmp_path):
     assert tree(out) == tree(reference)
 
 
+@pytest.mark.slow
 def test_killed_process_resumes_to_identical_bytes(tmp_path):
     """kill -9 a real generate (its whole process group, workers included), rerun, compare."""
     args = [sys.executable, "-m", "fakeballoons", "generate", "--num", "256", "--size", "96", "--noise", "sc",
@@ -177,7 +179,7 @@ def test_refuses_other_recipe_and_foreign_directory(reference, tmp_path, cli):
     code, _, err = cli(["generate", out, "--num", NUM, "--seed", 5, "--height", 32, "--width", 48,
                             "--noise", "sc"])
     one_line_error(code, err)
-    assert "different recipe" in err and "configuration" in err
+    assert "different recipe" in err and 'config.noise is "perlin" there, "sc" here' in err
     code, _, err = cli(["generate", out, "--num", NUM, "--seed", 6, "--height", 32, "--width", 48])
     one_line_error(code, err)
     assert "seed is 5 there, 6 here" in err

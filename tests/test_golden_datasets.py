@@ -24,10 +24,8 @@ PINNED_VERSION = "0.1.0"
 
 
 def _recipe(noise: str):
-    try:
-        from fakeballoons.data.recipe import Recipe
-    except ImportError:  # before the architecture issue the module was data/layout.py
-        from fakeballoons.data.layout import Recipe
+    from fakeballoons.data.recipe import Recipe
+
     return Recipe(SceneConfig(noise=noise), num=64, seed=0, package_version=PINNED_VERSION)
 
 

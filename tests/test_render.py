@@ -6,8 +6,17 @@ import math
 import numpy as np
 import pytest
 
-from fakeballoons import (AntialiasConfig, Scene, SceneConfig, SceneObject, prototype_scene, render,
-                          render_batch, sample_scene, single_object_scene)
+from fakeballoons import (
+    AntialiasConfig,
+    Scene,
+    SceneConfig,
+    SceneObject,
+    prototype_scene,
+    render,
+    render_batch,
+    sample_scene,
+    single_object_scene,
+)
 from fakeballoons.data.formats import encode_image, encode_instance
 from fakeballoons.noise import perlin, sparse_convolution
 from fakeballoons.render import set_threads
@@ -153,7 +162,7 @@ def test_batch_equals_single_renders(small_config):
     assert render_batch([], small_config).image.shape == (0, 48, 64, 3)
 
 
-@pytest.mark.parametrize("noise", ["perlin", "sc"])
+@pytest.mark.parametrize("noise", ["perlin", pytest.param("sc", marks=pytest.mark.slow)])
 def test_cuda_kernel_equals_cpu(noise):
     from fakeballoons.render.cuda import to_host
 
@@ -215,6 +224,7 @@ def test_single_object_scene_colour_and_texture():
     assert roughness(rough) > 3 * roughness(smooth)
 
 
+@pytest.mark.slow
 def test_kernels_compile_for_a_real_gpu():
     """numba-cuda's real compiler (NVVM, no simulator) accepts the kernel source: PTX for an H100
     (sm_90) and an older sm_75, for the int16 instance view a GPU launch passes and the uint16 one.
@@ -223,8 +233,9 @@ def test_kernels_compile_for_a_real_gpu():
     import subprocess
     import sys
 
-    code = ("import json, re\n"
-            "from fakeballoons.render.cuda import compile_ptx\n"
+    code = ("import json, re, sys\n"
+            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+            "from cuda_ptx import compile_ptx\n"
             "out = {}\n"
             "for cc, inst in [((9, 0), 'int16'), ((7, 5), 'uint16')]:\n"
             "    for name, ptx in compile_ptx(cc, inst).items():\n"

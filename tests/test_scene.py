@@ -5,8 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from fakeballoons import (ClassPrior, SamplingConfig, Scene, SceneConfig, UserError, prototype_scene,
-                          sample_scene, single_object_scene)
+from fakeballoons import (
+    ClassPrior,
+    SamplingConfig,
+    Scene,
+    SceneConfig,
+    UserError,
+    prototype_scene,
+    sample_scene,
+    single_object_scene,
+)
 
 
 def test_same_seed_and_index_same_scene():

@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from fakeballoons.cli import main
+from fakeballoons.data import formats
+from fakeballoons.data.sources import DataConfig
+from fakeballoons.errors import ConfigError
 from fakeballoons.train import loop
-from fakeballoons.train.config import TrainConfig, load_preset
 from fakeballoons.train.models import build_model, final_layers
+from fakeballoons.train.run import RunConfig, TrainConfig, load_train_preset
 
 TINY = ["--preset", "quick", "--size", "32", "--num-train", "16", "--num-val", "8", "--batch-size", "4",
         "--bootstrap", "50", "--quiet"]
@@ -32,13 +35,14 @@ def trained(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_run_writes_all_files(trained):
     assert sorted(os.listdir(trained)) == ["best.pt", "config.json", "last.pt", "metrics.jsonl", "val_confusion.pt"]
-    per_image = torch.load(trained / "val_confusion.pt", weights_only=False)
+    per_image = torch.load(trained / "val_confusion.pt", weights_only=True)
     assert per_image["index"].tolist() == list(range(8)) and per_image["confusion"].shape == (8, 4, 4)
     assert per_image["epoch"] == 2
     config = json.loads((trained / "config.json").read_text())
-    assert config["data"] == DATA and config["train"]["model"] == "lraspp_mobilenet_v3_large"
+    assert config["data"]["source"] == DATA and config["train"]["model"] == "lraspp_mobilenet_v3_large"
     assert config["train"]["size"] == 32 and config["train"]["epochs"] == 2
     ls = lines(trained)
     assert [x["epoch"] for x in ls] == [1, 2]
@@ -49,23 +53,24 @@ def test_run_writes_all_files(trained):
         for v in x["metrics"].values():
             assert 0 <= v["low"] <= v["value"] <= v["high"] <= 1
         assert x["images_per_s"] > 0 and x["train_loss"] > 0
-    ckpt = torch.load(trained / "last.pt", weights_only=False)
-    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "config"} <= set(ckpt)
+    ckpt = torch.load(trained / "last.pt", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "epoch", "config"} <= set(ckpt)
     assert ckpt["epoch"] == 2 and ckpt["config"] == config
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_next_epoch(trained, tmp_path, monkeypatch, cli):
     run = tmp_path / "b"
-    real_save = loop._atomic_save
+    real_save = formats.save_torch
 
-    def save_then_die(obj, path):
-        real_save(obj, path)
+    def save_then_die(path, obj):
+        real_save(path, obj)
         if path.name == "last.pt" and obj["epoch"] == 1:
             raise KeyboardInterrupt  # the process is stopped right after epoch 1's checkpoint
 
-    monkeypatch.setattr(loop, "_atomic_save", save_then_die)
+    monkeypatch.setattr(formats, "save_torch", save_then_die)
     assert cli(["train", "--data", DATA, "--out", run, "--epochs", "2", *TINY])[0] == 130
-    monkeypatch.setattr(loop, "_atomic_save", real_save)
+    monkeypatch.setattr(formats, "save_torch", real_save)
     # as if killed after writing epoch 2's metrics line but before its checkpoint
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({**lines(run)[0], "epoch": 2}) + "\n")
@@ -74,26 +79,28 @@ def test_resume_gives_the_same_next_epoch(trained, tmp_path, monkeypatch, cli):
     assert [x["epoch"] for x in b] == [1, 2]
     for x, y in zip(a, b):
         assert x["train_loss"] == y["train_loss"] and x["metrics"] == y["metrics"] and x["lr"] == y["lr"]
-    wa = torch.load(trained / "last.pt", weights_only=False)["model"]
-    wb = torch.load(run / "last.pt", weights_only=False)["model"]
+    wa = torch.load(trained / "last.pt", weights_only=True)["model"]
+    wb = torch.load(run / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_init_reproduces_evaluation(trained, tmp_path, cli):
     run = tmp_path / "eval"
     code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "0", "--init", trained / "best.pt",
                             "--transfer", "all-matching", *TINY])
     assert code == 0, err
-    best = torch.load(trained / "best.pt", weights_only=False)
+    best = torch.load(trained / "best.pt", weights_only=True)
     assert lines(run)[0]["metrics"] == best["metrics"]
     record = json.loads((run / "transfer.json").read_text())
     assert record["counts"]["not_loaded"] == 0 and record["mode"] == "all-matching"
 
 
+@pytest.mark.slow
 def test_transfer_auto_reinitialises_the_final_layers(trained):
     from fakeballoons.train.transfer import load_init
 
-    source = torch.load(trained / "best.pt", weights_only=False)["model"]
+    source = torch.load(trained / "best.pt", weights_only=True)["model"]
     torch.manual_seed(123)
     model = build_model("lraspp_mobilenet_v3_large", 4)
     record = load_init(model, str(trained / "best.pt"), "auto")
@@ -125,6 +132,7 @@ def _torchrun(args, nproc):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_same_metrics_as_one(trained, tmp_path):
     common = ["train", "--data", DATA, "--epochs", "0", "--init", trained / "best.pt", "--transfer", "all-matching",
               *TINY]
@@ -139,6 +147,7 @@ def test_ddp_two_processes_same_metrics_as_one(trained, tmp_path):
     assert [x["epoch"] for x in lines(tmp_path / "ddp-train")] == [1]
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, cli):
     real = loop.compute_loss
     state = {"epoch": 0}
@@ -158,10 +167,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "3", *TINY])
     assert code == 1
     assert err.count("\n") == 1 and "loss became nan at epoch 2" in err and "Traceback" not in err
-    assert torch.load(run / "last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
     assert [x["epoch"] for x in lines(run)] == [1]
 
 
+@pytest.mark.slow
 def test_folder_data(tmp_path, cli):
     assert cli(["generate", tmp_path / "ds", "--num", 12, "--size", 40, "--quiet", "--workers", 1,
                     "--val-fraction", 0.25])[0] == 0
@@ -171,6 +181,7 @@ def test_folder_data(tmp_path, cli):
     assert lines(tmp_path / "run")[0]["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_report(trained, tmp_path, cli):
     code, out, _ = cli(["report", trained, trained, "--out", tmp_path / "rep"])
     assert code == 0
@@ -181,12 +192,12 @@ def test_report(trained, tmp_path, cli):
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "/nonexistent/dir"], "does not exist"),
-    (["--data", "synthetic:simplex"], "'noise'"),
-    (["--model", "resnet9000"], "unknown model 'resnet9000'"),
+    (["--data", "synthetic:simplex"], "--data: synthetic:NOISE takes a noise function"),
+    (["--model", "resnet9000"], "invalid choice: 'resnet9000'"),
     (["--batch-size", "0"], "--batch-size: must be from 1"),
-    (["--resume"], "no last.pt"),
+    (["--resume"], "holds no run (no config.json) to resume"),
     (["--init", "/nonexistent.pt"], "checkpoint not found"),
-    (["--preset", "fast"], "unknown preset 'fast'"),
+    (["--preset", "fast"], "unknown training preset 'fast'"),
     (["--bn-momentum", "1.5"], "--bn-momentum: must be from 0"),
 ])
 def test_bad_inputs(tmp_path, cli, args, message):
@@ -206,30 +217,30 @@ def test_bn_momentum_sets_every_batchnorm():
     assert 0.01 in momenta(build_model("lraspp_mobilenet_v3_large", 4))  # torchvision's MobileNetV3 backbone
     assert momenta(build_model("lraspp_mobilenet_v3_large", 4, bn_momentum=0.1)) == {0.1}
     assert momenta(build_model("fcn_resnet50", 3, bn_momentum=0.0)) == {0.1}  # 0 keeps the model's own
-    with pytest.raises(Exception, match="bn-momentum"):
+    with pytest.raises(ConfigError, match="bn_momentum"):
         TrainConfig(bn_momentum=-0.5)
 
 
 def test_a_run_from_before_a_new_option_still_resumes():
     """config.json of a run made before an option existed lacks it: it counts as the default."""
-    new = loop.run_config(DATA, TrainConfig(), None, None, "auto", "cpu")
-    old = json.loads(json.dumps(new))
-    del old["train"]["bn_momentum"]
-    assert loop._same_run(old, new) is None and loop._same_run(new, old) is None
-    changed = json.loads(json.dumps(new))
-    changed["train"]["bn_momentum"] = 0.1
-    assert loop._same_run(old, changed) == "training option bn_momentum differs"
-    changed["train"]["epochs"] = 99  # epochs may grow on resume
-    changed["train"]["bn_momentum"] = 0.0
-    assert loop._same_run(old, changed) is None
+    new = RunConfig(DataConfig(DATA), TrainConfig())
+    plain = new.to_dict()
+    del plain["train"]["bn_momentum"]
+    old = RunConfig.from_dict(plain)
+    assert old.difference(new) is None and new.difference(old) is None
+    changed = RunConfig(DataConfig(DATA), TrainConfig(bn_momentum=0.1, epochs=99))
+    assert old.difference(changed) == "train.bn_momentum is 0.1 there, 0.0 here"
+    # epochs may grow on resume
+    assert old.difference(RunConfig(DataConfig(DATA), TrainConfig(epochs=99))) is None
 
 
+@pytest.mark.slow
 def test_existing_run_needs_resume(trained, cli):
     code, _, err = cli(["train", "--data", DATA, "--out", trained, *TINY])
     assert code == 2 and "already holds a run" in err
 
 
 def test_presets():
-    assert load_preset("paper") == TrainConfig()  # SPEC section 5 is the default
-    quick = load_preset("quick")
+    assert load_train_preset("paper") == TrainConfig()  # the report's recipe is the default
+    quick = load_train_preset("quick")
     assert quick.model == "lraspp_mobilenet_v3_large" and quick.size < 520

@@ -31,7 +31,7 @@ def test_page_and_static(client):
     assert client.get("/api/defaults").json()["class_colours"] == [[0, 255, 128], [42, 0, 255], [255, 0, 42]]
 
 
-@pytest.mark.parametrize("view", ["single", "scene", "prototypes"])
+@pytest.mark.parametrize("view", ["single", "random", "prototypes"])
 @pytest.mark.parametrize("output, mode", [("image", "RGB"), ("label", "P"), ("overlay", "RGB")])
 def test_every_view_and_output(client, view, output, mode):
     img = png(client.get("/api/render.png", params={"view": view, "output": output, "size": 256}))
@@ -44,7 +44,7 @@ def test_bytes_equal_the_cli_encoders(client):
     resp = client.get("/api/render.png", params={"seed": 4, "index": 9, "size": 256, "noise": "sc"})
     assert resp.content == formats.encode_image(sample.image)
     resp = client.get("/api/render.png", params={"seed": 4, "index": 9, "size": 256, "noise": "sc", "output": "label"})
-    palette = formats.label_palette([c.colour for c in config.classes])
+    palette = formats.label_palette(config)
     assert resp.content == formats.encode_label(sample.label, palette)
     single = render(single_object_scene(40.0, 0.8, 12.0), config.replace(noise="perlin"))
     resp = client.get("/api/render.png", params={"view": "single", "hue": 40, "elongation": 0.8, "noise_scale": 12,
@@ -79,7 +79,8 @@ def test_saved_config_is_what_generate_reads(client):
     ({"noise": "simplex"}, 422), ({"num_objects": 21}, 422), ({"background_noise_scale": 0}, 422),
     ({"output": "depth"}, 422), ({"classes": "not json"}, 400),
     ({"classes": '[{"name": "a", "hue": 1, "elongation": 2, "noise_scale": 3}]'}, 400),
-    ({"classes": json.dumps([{"name": f"c{i}", "hue": 1, "elongation": 0.5, "noise_scale": 3} for i in range(13)])}, 400),
+    ({"classes": json.dumps([{"name": f"c{i}", "hue": 1, "elongation": 0.5, "noise_scale": 3}
+                             for i in range(13)])}, 400),
     ({"classes": '{"name": "a"}'}, 400), ({"classes": "x" * 5000}, 422),
 ])
 def test_bad_parameters_are_4xx_with_a_message(client, params, status):

@@ -89,7 +89,7 @@ def test_single_object_view(page):
 
 
 def test_random_scene_view(page):
-    first = change(page, lambda: page.click("[data-view=scene]"))
+    first = change(page, lambda: page.click("[data-view=random]"))
     page.wait_for_function("document.querySelectorAll('#scene-params li').length > 1")
     newer = change(page, lambda: page.click("#new-scene"))
     assert page.input_value("#index") == "1" and newer != first
@@ -134,7 +134,7 @@ def test_full_scene_view_and_downloads_equal_the_cli(page, tmp_path):
     assert files["#download-image"].read_bytes() == (tmp_path / "cli.png").read_bytes()
     assert files["#download-label"].read_bytes() == (tmp_path / "cli.label.png").read_bytes()
     # the saved config drives the CLI to the same picture
-    subprocess.run([exe, "render", str(tmp_path / "cfg.png"), "--seed", "3", "--index", "2", "--config",
+    subprocess.run([exe, "render", str(tmp_path / "cfg.png"), "--seed", "3", "--index", "2", "--scene",
                     str(files["#save-config"])], check=True)
     assert (tmp_path / "cfg.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
     over = change(page, lambda: page.check("#overlay"))

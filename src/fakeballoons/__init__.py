@@ -1,12 +1,11 @@
 """fakeballoons: procedurally rendered segmentation data (noise-textured ellipsoids with exact labels)."""
 
 from . import noise
+from ._version import __version__  # noqa: E402
 from .config import AntialiasConfig, CameraConfig, ClassPrior, LightConfig, SamplingConfig, SceneConfig
 from .errors import ConfigError, UserError
 from .render import Batch, Sample, render, render_batch, render_sampled
 from .scene import Scene, SceneObject, prototype_scene, sample_scene, single_object_scene
-
-from ._version import __version__  # noqa: E402
 
 _LAZY = {  # need torch: imported on first use so that rendering alone stays light
     "FakeBalloons": "fakeballoons.data.datasets",

@@ -1,19 +1,21 @@
 """The ``fakeballoons`` command: parse, build a config, make one library call.
 
-A mistake the user can make (bad option, bad config, missing or unwritable path)
-ends with exit status 2 and one line on stderr; nothing partial is left behind.
+A mistake the user can make (bad option, bad config, missing or unwritable path) ends with exit
+status 2 and one line on stderr; nothing partial is left behind. The library names a bad
+configuration value by its field (``train.lr``); where one of the command's flags sets that
+field, the message names the flag instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from pathlib import Path
 
 from .config import NOISE_FUNCTIONS, SceneConfig
-from .errors import UserError
+from .errors import ConfigError, UserError
+from .render import DEVICES
+from .scene import SCENE_KINDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,30 +43,23 @@ def _float_in(lo: float, hi: float):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not lo <= value <= hi:
+        if not lo <= value <= hi:  # also refuses nan
             raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
         return value
     return parse
 
 
-def load_config(path: str | None) -> SceneConfig:
-    """The config in a JSON file (keys it omits take defaults), or the defaults."""
-    if path is None:
+def load_scene(name: str | None) -> SceneConfig:
+    """A scene configuration: a preset name, a JSON file (keys it omits take defaults), or the defaults."""
+    if name is None:
         return SceneConfig()
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {path}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        return SceneConfig.from_json(text)
-    except UserError as exc:
-        raise UserError(f"{path}: {exc}") from None
+    from .codec import load_preset
+
+    return load_preset(SceneConfig, name, "scene configuration")
 
 
-def _config_from_args(args) -> SceneConfig:
-    config = load_config(args.config)
+def _scene_from_args(args) -> SceneConfig:
+    config = load_scene(args.scene)
     changes = {}
     if args.size is not None:
         changes.update(height=args.size, width=args.size)
@@ -78,11 +73,12 @@ def _config_from_args(args) -> SceneConfig:
 
 
 def _add_scene_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="scene config JSON (keys it omits take defaults)")
+    p.add_argument("--scene", metavar="NAME|FILE", help="scene configuration: a preset name or a JSON file "
+                                                        "(keys it omits take the defaults: the report's scenes)")
     p.add_argument("--size", type=_int_in(1, 8192), help="square image size in pixels (default 512)")
     p.add_argument("--height", type=_int_in(1, 8192), help="image height, overrides --size")
     p.add_argument("--width", type=_int_in(1, 8192), help="image width, overrides --size")
-    p.add_argument("--noise", choices=NOISE_FUNCTIONS, help="noise function: perlin or sc (sparse convolution)")
+    p.add_argument("--noise", choices=NOISE_FUNCTIONS, help="noise function (sc: sparse convolution)")
 
 
 def cmd_render(args) -> int:
@@ -90,42 +86,41 @@ def cmd_render(args) -> int:
     from .render import render, set_threads
     from .scene import prototype_scene, sample_scene, single_object_scene
 
-    config = _config_from_args(args)
+    config = _scene_from_args(args)
     outputs = [args.out] + [p for p in (args.label_out, args.instance_out, args.scene_out) if p]
-    if len(set(map(str, outputs))) != len(outputs):
+    if len({str(Path(p).resolve()) for p in outputs}) != len(outputs):
         raise UserError("output paths must differ from each other")
     for path in outputs:
         formats.check_writable(path)
-    if args.scene == "random":
+    if args.kind == "random":
         scene = sample_scene(config, args.seed, args.index)
-    elif args.scene == "prototypes":
+    elif args.kind == "prototypes":
         scene = prototype_scene(config, random=args.random_prototypes, seed=args.seed, index=args.index)
     else:
         scene = single_object_scene(args.hue, args.elongation, args.noise_scale)
     if args.threads:
         set_threads(args.threads)
     sample = render(scene, config, device=args.device)
-    files = [(args.out, formats.encode_image(sample.image))]
+    encoded = formats.encode_sample(sample, config)
+    files = [(args.out, encoded["image"])]
     if args.label_out:
-        palette = formats.label_palette([c.colour for c in config.classes], config.antialias.ignore_index)
-        files.append((args.label_out, formats.encode_label(sample.label, palette)))
+        files.append((args.label_out, encoded["label"]))
     if args.instance_out:
-        files.append((args.instance_out, formats.encode_instance(sample.instance)))
+        files.append((args.instance_out, encoded["instance"]))
     if args.scene_out:
-        files.append((args.scene_out, (json.dumps(scene.to_dict(), indent=2) + "\n").encode()))
+        files.append((args.scene_out, formats.json_bytes(scene.to_dict(), indent=2)))
     formats.write_files_atomic(files)
     return 0
 
 
 def cmd_generate(args) -> int:
     from .data.generate import generate, parse_shard, resolve_workers
-    from .data.layout import Recipe
+    from .data.recipe import Recipe
 
-    config = _config_from_args(args)
-    recipe = Recipe(config, num=args.num, seed=args.seed, val_fraction=args.val_fraction, format=args.format)
-    shard = parse_shard(args.shard)
-    workers = resolve_workers(args.workers)
-    summary = generate(args.out, recipe, workers=workers, shard=shard, progress=not args.quiet)
+    recipe = Recipe(_scene_from_args(args), num=args.num, seed=args.seed, val_fraction=args.val_fraction,
+                    format=args.format)
+    summary = generate(args.out, recipe, workers=resolve_workers(args.workers), shard=parse_shard(args.shard),
+                       progress=not args.quiet)
     if not args.quiet:
         state = "complete" if summary.finalized else "shard complete; the dataset is assembled when all shards are"
         print(f"{args.out}: {summary.samples_written} pairs written this run, "
@@ -153,35 +148,28 @@ def cmd_preview(args) -> int:
     ds = FakeBalloonsFolder(args.dataset, split=args.split)
     if len(ds) == 0:
         raise UserError(f"{args.dataset}: split {args.split!r} is empty")
-    manifest = Path(args.dataset) / "dataset.json"
-    if manifest.exists():
-        data = formats.read_json(manifest, "dataset manifest")
-        colours = [tuple(c["colour"]) for c in data["classes"][1:]]
-        ignore = data["ignore_index"]
-    else:
-        colours, ignore = ds.colours, 255
     pairs = [ds[i] for i in range(min(args.count, len(ds)))]
-    formats.write_files_atomic([(args.out, preview_sheet(pairs, colours, ignore, columns=args.columns))])
+    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns))
     return 0
 
 
-def cmd_train(args) -> int:
-    from .train.config import load_preset
-    from .train.data import FolderOptions
-    from .train.loop import TrainingDiverged, train
+def _data_config(args):
+    from .data.downstream import parse_remap
+    from .data.sources import DataConfig
 
-    cfg = load_preset(args.preset)
-    cfg = cfg.with_changes(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           size=args.size, amp=args.amp or None, workers=args.workers, seed=args.seed,
-                           num_train=args.num_train, num_val=args.num_val, optimizer=args.optimizer,
-                           momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
-                           aux_loss=args.aux_loss or None, hflip=args.hflip or None, bootstrap=args.bootstrap,
-                           bn_momentum=args.bn_momentum)
-    scene = load_config(args.scene_config) if args.scene_config else None
+    scene = load_scene(args.scene) if args.scene else None
+    return DataConfig(args.data, scene=scene, classes=args.classes, ignore_index=args.ignore_index,
+                      remap=tuple(parse_remap(args.remap).items()))
+
+
+def cmd_train(args) -> int:
+    from .train.loop import TrainingDiverged, train
+    from .train.run import RunConfig, load_train_preset
+
+    cfg = load_train_preset(args.preset).with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
+    run = RunConfig(_data_config(args), cfg, init=args.init, transfer=args.transfer, device=args.device)
     try:
-        train(args.data, args.out, cfg, device=args.device, scene=scene, resume=args.resume, init=args.init,
-              transfer=args.transfer, progress=not args.quiet,
-              folder=FolderOptions(args.classes, args.ignore_index, args.remap))
+        train(run, args.out, resume=args.resume, progress=not args.quiet)
     except TrainingDiverged as exc:
         print(f"fakeballoons train: stopped: {exc}; the last good checkpoint (if any) is {args.out}/last.pt",
               file=sys.stderr)
@@ -189,32 +177,19 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _downstream_spec(args) -> str:
-    if bool(args.coco) == bool(args.downstream):
-        raise UserError("give exactly one of --coco ROOT and --downstream DIR|SPEC")
-    if args.coco:
-        return f"coco:{args.coco}"
-    spec = args.downstream
-    if spec.split(":", 1)[0] in ("coco", "voc", "folder", "synthetic"):
-        return spec
-    if (Path(spec) / "trainannot").is_dir():
-        return f"folder:{spec}"
-    return spec  # a generated dataset directory
-
-
 def cmd_experiment(args) -> int:
-    from .train.data import FolderOptions
-    from .train.experiment import load_experiment_preset, run_experiment
+    import dataclasses
+
+    from .train.experiment import ExperimentRun, load_experiment_preset, run_experiment
     from .train.loop import TrainingDiverged
 
     exp = load_experiment_preset(args.preset)
     overrides = {"seeds": args.seeds, "transfer": args.transfer}
     exp = dataclasses.replace(exp, **{k: v for k, v in overrides.items() if v is not None})
-    spec = _downstream_spec(args)
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
+    record = ExperimentRun(exp, _data_config(args), device=args.device)
+    log = lambda msg: print(f"experiment: {msg}", file=sys.stderr)  # noqa: E731
     try:
-        path = run_experiment(args.out, spec, exp, device=args.device, progress=not args.quiet, log=log,
-                              folder=FolderOptions(args.classes, args.ignore_index, args.remap))
+        path = run_experiment(args.out, record, progress=not args.quiet, log=log)
     except TrainingDiverged as exc:
         print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
         return 1
@@ -241,30 +216,44 @@ def cmd_report(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from . import bench
+    """Hand over to the throughput scripts in ``benchmarks/`` of the source checkout (which parse
+    their own options, ``--help`` included)."""
+    import importlib.util
 
-    if args.what == "view":
-        results = []
-        for noise in args.noise or ("perlin",):
-            results += bench.bench_view(clicks=args.scenes, size=args.size, noise=noise)
-    elif args.what == "train":
-        results = bench.bench_train(model=args.model, size=args.size, batch=args.batch or 16, steps=args.steps,
-                                    device=args.device, amp=args.amp)
-    elif args.what == "generate":
-        results = bench.bench_generate(num=args.num, size=args.size, runs=args.runs,
-                                       noises=args.noise or NOISE_FUNCTIONS, workers=args.workers)
-    elif args.what == "render":
-        results = bench.bench_render(size=args.size, scenes=args.scenes, threads=args.threads,
-                                     noises=args.noise or NOISE_FUNCTIONS, device=args.device,
-                                     batch=args.batch or 64)
-    else:
-        results = bench.bench_noise(points=args.points, threads=args.threads)
-    bench.print_results(results, as_json=args.json)
-    return 0
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench.py"
+    if not script.is_file():
+        raise UserError("fakeballoons bench runs benchmarks/bench.py of a source checkout, which this "
+                        "installation lacks; install from a clone of the repository (pip install -e .)")
+    spec = importlib.util.spec_from_file_location("fakeballoons_benchmarks", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(args.bench_args)
+
+
+#: Flags of ``train`` that set a TrainConfig field of the same name.
+_TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "bn_momentum",
+                "schedule", "size", "amp", "aux_loss", "hflip", "workers", "seed", "num_train", "num_val",
+                "bootstrap")
+
+
+def _add_data_options(p: argparse.ArgumentParser, what: str) -> None:
+    from .data.sources import SOURCES
+
+    kinds = "; ".join(f"{s.help}" for s in SOURCES.values())
+    p.add_argument("--data", required=True, metavar="DATA", help=f"{what}: {kinds}")
+    p.add_argument("--scene", metavar="NAME|FILE", help="synthetic DATA: scene configuration (preset or JSON file)")
+    p.add_argument("--classes", type=_int_in(1, 255), help="folder: DATA: number of classes (with background)")
+    p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: DATA: ignore value")
+    p.add_argument("--remap", help="folder: DATA: label values to replace, e.g. 11:255")
+    p.add_argument("--device", choices=DEVICES, default="cpu")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .data.recipe import FORMATS, SPLITS
+    from .train.models import MODELS
+    from .train.run import OPTIMIZERS, SCHEDULES
+    from .train.transfer import TRANSFER_MODES
 
     parser = _Parser(prog="fakeballoons", description="Procedurally rendered segmentation data.")
     parser.add_argument("--version", action="version", version=f"fakeballoons {__version__}")
@@ -277,17 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-out", metavar="PNG", help="also write the label map (palette PNG)")
     p.add_argument("--instance-out", metavar="PNG", help="also write the instance map (16-bit PNG)")
     p.add_argument("--scene-out", metavar="JSON", help="also write the sampled scene parameters")
-    p.add_argument("--scene", choices=("random", "prototypes", "single"), default="random",
+    p.add_argument("--kind", choices=SCENE_KINDS, default="random",
                    help="random scene (default), the class prototypes (Task 3) or one object (Task 1)")
     p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="dataset seed (default 0)")
     p.add_argument("--index", type=_int_in(0, 2**63 - 1), default=0, help="scene index (default 0)")
     p.add_argument("--random-prototypes", action="store_true",
-                   help="with --scene prototypes: draw from the class priors instead of the means")
+                   help="with --kind prototypes: draw from the class priors instead of the means")
     p.add_argument("--hue", type=_float_in(0.0, 360.0), default=150.0, help="single object hue (degrees)")
     p.add_argument("--elongation", type=_float_in(0.0, 1.0), default=0.5, help="single object elongation")
     p.add_argument("--noise-scale", type=_float_in(1e-6, 1e6), default=25.0, help="single object noise scale")
     _add_scene_options(p)
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument("--threads", type=_int_in(1, 1024), help="CPU threads (default: all cores)")
     p.set_defaults(func=cmd_render)
 
@@ -300,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=_float_in(0.0, 0.99), default=0.1,
                    help="the last fraction of indices forms the val split (default 0.1)")
     p.add_argument("--workers", default="auto", help="worker processes, or 'auto' for all cores")
-    p.add_argument("--format", choices=("png", "voc"), default="png",
-                   help="png: SPEC layout with COCO annotations; voc: Pascal VOC 2012 layout")
+    p.add_argument("--format", choices=FORMATS, default="png",
+                   help="png: images, label and instance maps with COCO annotations; voc: Pascal VOC 2012 layout")
     p.add_argument("--shard", metavar="I/N", help="generate shard I of N (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_scene_options(p)
@@ -315,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="a sheet of images beside their label maps")
     p.add_argument("dataset", help="generated directory or an original-format folder")
     p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--split", default="train", choices=("train", "val", "all"))
+    p.add_argument("--split", default="train", choices=SPLITS)
     p.add_argument("--count", type=_int_in(1, 1000), default=16)
     p.add_argument("--columns", type=_int_in(1, 100), default=4)
     p.set_defaults(func=cmd_preview)
@@ -323,39 +312,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate a segmentation model",
                        description="Train a torchvision segmentation model and evaluate it every epoch. "
                                    "Options override the preset.")
-    p.add_argument("--data", required=True,
-                   help="a dataset directory, synthetic:perlin|sc (rendered on the fly), coco:ROOT, voc:ROOT "
-                        "or folder:ROOT (ROOT/{train,trainannot,val,valannot})")
-    p.add_argument("--classes", type=_int_in(1, 255), help="folder: data: number of classes (with background)")
-    p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: data: ignore value")
-    p.add_argument("--remap", help="folder: data: label values to replace, e.g. 11:255")
+    _add_data_options(p, "training data")
     p.add_argument("--out", required=True, help="run directory (new, or with --resume an existing run)")
-    p.add_argument("--preset", default="paper", help="paper (default), quick, or a JSON file")
-    p.add_argument("--model", help="fcn_resnet50|fcn_resnet101|deeplabv3_resnet50|deeplabv3_resnet101|"
-                                   "deeplabv3_mobilenet_v3_large|lraspp_mobilenet_v3_large")
+    p.add_argument("--preset", default="paper", help="training preset: paper (default), quick, or a JSON file")
+    p.add_argument("--model", choices=MODELS)
     p.add_argument("--epochs", type=_int_in(0, 100_000), help="epochs (0: evaluate only)")
     p.add_argument("--batch-size", type=_int_in(1, 100_000))
     p.add_argument("--lr", type=_float_in(1e-12, 1e12))
-    p.add_argument("--optimizer", choices=("sgd", "adamw"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--momentum", type=_float_in(0.0, 1.0))
     p.add_argument("--weight-decay", type=_float_in(0.0, 1.0))
     p.add_argument("--bn-momentum", type=_float_in(0.0, 1.0),
                    help="BatchNorm running-statistics momentum (0: the model's own; MobileNetV3 0.01)")
-    p.add_argument("--schedule", choices=("none", "poly"))
+    p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--size", type=_int_in(8, 8192), help="train and evaluate at size x size")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--aux-loss", action="store_true", help="torchvision's auxiliary head and loss")
-    p.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast")
+    p.add_argument("--aux-loss", action="store_true", default=None, help="torchvision's auxiliary head and loss")
+    p.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips")
     p.add_argument("--workers", type=_int_in(0, 256), help="DataLoader workers")
     p.add_argument("--seed", type=_int_in(0, 2**31 - 1))
     p.add_argument("--num-train", type=_int_in(1, 10**9), help="synthetic data: training pairs")
     p.add_argument("--num-val", type=_int_in(1, 10**9), help="synthetic data: validation pairs")
     p.add_argument("--bootstrap", type=_int_in(0, 100_000), help="bootstrap resamples for intervals")
-    p.add_argument("--scene-config", metavar="FILE", help="scene config JSON for synthetic data")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--init", metavar="CHECKPOINT", help="initialise from a checkpoint (see --transfer)")
-    p.add_argument("--transfer", choices=("auto", "all-matching", "backbone"), default="auto",
+    p.add_argument("--transfer", choices=TRANSFER_MODES, default="auto",
                    help="with --init: auto = all matching tensors but the final classifier layers "
                         "(default); all-matching = every matching tensor; backbone = backbone only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -365,18 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Pretrain on Perlin and sparse-convolution scenes, train the downstream "
                                    "task from scratch and from each pretrained model over several seeds, "
                                    "and report each arm against the baseline. Rerun to resume.")
+    _add_data_options(p, "downstream data")
     p.add_argument("--out", required=True, help="experiment directory")
-    p.add_argument("--preset", default="quick-folder", help="paper-coco, quick-folder (default) or a JSON file")
-    p.add_argument("--coco", metavar="ROOT", help="downstream: COCO 2017 as VOC-20")
-    p.add_argument("--downstream", metavar="DIR|SPEC",
-                   help="downstream: an image/mask folder (DIR/{train,trainannot,val,valannot}), a generated "
-                        "dataset, or a DATA spec (voc:ROOT, ...)")
-    p.add_argument("--classes", type=_int_in(1, 255), help="folder: number of classes (with background)")
-    p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: ignore value")
-    p.add_argument("--remap", help="folder: label values to replace, e.g. 11:255")
+    p.add_argument("--preset", default="quick-folder", help="quick-folder (default), paper-coco or a JSON file")
     p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per downstream arm (overrides the preset)")
-    p.add_argument("--transfer", choices=("auto", "all-matching", "backbone"), help="what pretraining carries over")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--transfer", choices=TRANSFER_MODES, help="what pretraining carries over")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 
@@ -391,32 +365,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory for report.md and curves.png")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("bench", help="throughput benchmarks (medians)",
-                       description="Measure rendering or generation throughput; prints medians.")
-    p.add_argument("what", choices=("render", "noise", "generate", "train", "view"))
-    p.add_argument("--model", default="lraspp_mobilenet_v3_large", help="model (train)")
-    p.add_argument("--steps", type=_int_in(1, 10_000), default=10, help="timed steps (train)")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (train)")
-    p.add_argument("--num", type=_int_in(1, 10**7), default=256, help="pairs per run (generate)")
-    p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
-    p.add_argument("--workers", default="auto", help="worker processes (generate)")
-    p.add_argument("--size", type=_int_in(1, 8192), default=512)
-    p.add_argument("--scenes", type=_int_in(1, 100_000), default=30, help="scenes to time (render) or clicks (view)")
-    p.add_argument("--points", type=_int_in(1, 10**8), default=262_144, help="points to time (noise)")
-    p.add_argument("--threads", type=_int_in(1, 1024), default=1, help="CPU threads (default 1)")
-    p.add_argument("--noise", choices=NOISE_FUNCTIONS, action="append", help="repeatable; default both")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--batch", type=_int_in(1, 100_000), default=None,
-                   help="scenes per launch (render on cuda, default 64) or per step (train, default 16)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("bench", help="throughput benchmarks (benchmarks/bench.py of a source checkout)",
+                       description="Run benchmarks/bench.py: render, noise, generate, train or view; "
+                                   "'fakeballoons bench render --help' lists its options.", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
     return parser
 
 
+def _flag_for(parser: argparse.ArgumentParser, command: str, field: str | None) -> str | None:
+    """The flag of ``command`` that sets configuration field ``field`` (``train.lr`` -> ``--lr``)."""
+    if not field:
+        return None
+    name = field.split(".", 1)[1] if field.split(".", 1)[0] in ("train", "data", "recipe") else field
+    name = {"source": "data"}.get(name, name)  # DataConfig.source is set by --data
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    for action in sub._actions:
+        if action.dest == name and action.option_strings:
+            return action.option_strings[0]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if argv[:1] == ["bench"]:  # everything after "bench" is the benchmark script's own
+        args = argparse.Namespace(command="bench", func=cmd_bench, bench_args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except ConfigError as exc:
+        flag = None if exc.unknown else _flag_for(parser, args.command, exc.field)
+        text = f"{flag}: {exc.problem}" if flag else str(exc)
+        print(f"fakeballoons {args.command}: error: {text}", file=sys.stderr)
+        return 2
     except UserError as exc:
         print(f"fakeballoons {args.command}: error: {exc}", file=sys.stderr)
         return 2

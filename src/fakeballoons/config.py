@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
-from fractions import Fraction
-import json
 import math
-import types
 import typing
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
+from .codec import from_plain, parse_json, to_plain
 from .errors import ConfigError
 
 __all__ = [
@@ -26,15 +25,21 @@ __all__ = [
     "ClassPrior",
     "LightConfig",
     "NOISE_FUNCTIONS",
+    "canonical_noise",
     "SamplingConfig",
     "SceneConfig",
     "hsl_colour",
     "label_colour",
 ]
 
-#: Canonical noise names; "sc" is sparse convolution noise.
+#: Canonical noise names, in the kernels' numbering; "sc" is sparse convolution noise.
 NOISE_FUNCTIONS = ("perlin", "sc")
 _NOISE_ALIASES = {"perlin": "perlin", "pn": "perlin", "sc": "sc", "sparse_convolution": "sc"}
+
+
+def canonical_noise(name: str) -> str | None:
+    """The canonical name of a noise function ("Perlin", "pn", "sparse_convolution", ...), or None."""
+    return _NOISE_ALIASES.get(name.lower()) if isinstance(name, str) else None
 
 #: Sample patterns for coverage anti-aliasing (the Direct3D standard MSAA positions, in 1/16 pixel).
 MSAA_PATTERNS = {
@@ -66,7 +71,7 @@ def label_colour(hue: float) -> tuple[int, int, int]:
 
 
 def _fail(path: str, message: str) -> typing.NoReturn:
-    raise ConfigError(f"config field '{path}': {message}")
+    raise ConfigError(path, message)
 
 
 def _check_range(path: str, value: tuple[float, float], lo: float | None = None, hi: float | None = None):
@@ -203,7 +208,13 @@ class AntialiasConfig:
 
 @dataclass(frozen=True)
 class SceneConfig:
-    """Everything that defines the distribution of scenes and how they are rendered."""
+    """Everything that defines the distribution of scenes and how they are rendered.
+
+    Scene presets are JSON files in ``fakeballoons/configs/scenes/`` (``report`` is the default
+    configuration); a preset or a configuration file may extend another with ``"base": NAME``.
+    """
+
+    PRESETS: typing.ClassVar[str] = "scenes"
 
     height: int = 512
     width: int = 512
@@ -215,8 +226,8 @@ class SceneConfig:
     antialias: AntialiasConfig = field(default_factory=AntialiasConfig)
 
     def __post_init__(self):
-        if isinstance(self.noise, str) and self.noise.lower() in _NOISE_ALIASES:
-            object.__setattr__(self, "noise", _NOISE_ALIASES[self.noise.lower()])
+        if canonical_noise(self.noise):
+            object.__setattr__(self, "noise", canonical_noise(self.noise))
         self.validate()
 
     @property
@@ -251,73 +262,15 @@ class SceneConfig:
         return to_plain(self)
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SceneConfig:
         """Build from plain data; missing keys take defaults, unknown keys are errors."""
-        return from_plain(cls, data, "")
+        return from_plain(cls, data)
 
     @classmethod
     def from_json(cls, text: str) -> SceneConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
-
-
-def to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (tuple, list)):
-        return [to_plain(v) for v in obj]
-    return obj
-
-
-def from_plain(tp: Any, value: Any, path: str) -> Any:
-    """Convert JSON data to an instance of the annotated type ``tp``, naming ``path`` on errors."""
-    where = path or "config"
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            _fail(where, f"must be an object, got {type(value).__name__}")
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            key = f"{path}.{unknown[0]}" if path else unknown[0]
-            raise ConfigError(f"config has unknown key '{key}' (known keys here: {', '.join(sorted(names))})")
-        kwargs = {k: from_plain(hints[k], v, f"{path}.{k}" if path else k) for k, v in value.items()}
-        try:
-            return tp(**kwargs)
-        except TypeError as exc:  # a required field is missing
-            _fail(where, str(exc))
-    origin = typing.get_origin(tp)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, list):
-            _fail(where, f"must be a list, got {type(value).__name__}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(from_plain(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            _fail(where, f"must be a list of {len(args)} values, got {len(value)}")
-        return tuple(from_plain(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported annotation {tp}")  # not used by any config field
-    if tp is bool:
-        if not isinstance(value, bool):
-            _fail(where, f"must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            _fail(where, f"must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _fail(where, f"must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            _fail(where, f"must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported annotation {tp} at {where}")
+        return cls.from_dict(parse_json(text, "config"))

@@ -19,8 +19,14 @@ import numpy as np
 from .config import ClassPrior, SceneConfig, hsl_colour
 from .errors import UserError
 
-__all__ = ["OBJECT_FIELDS", "Scene", "SceneObject", "prototype_scene", "sample_scene", "sample_scene_table",
+__all__ = ["OBJECT_FIELDS", "SCENE_KINDS", "Scene", "SceneObject", "prototype_scene", "sample_scene",
+           "sample_scene_table",
            "single_object_scene"]
+
+
+#: The kinds of scene: a random scene of a dataset (Task 2/4), the class prototypes side by side
+#: (Task 3, Figure 2), and one object at the origin (Task 1).
+SCENE_KINDS = ("random", "prototypes", "single")
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class Scene:
     objects: tuple[SceneObject, ...]
     seed: int | None = None
     index: int | None = None
-    kind: str = "random"  # "random", "single" or "prototypes"
+    kind: str = "random"  # one of SCENE_KINDS
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

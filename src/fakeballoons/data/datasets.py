@@ -8,19 +8,19 @@ returns the pair, torchvision.transforms.v2 style: it is called as
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ..config import DEFAULT_CLASSES, ClassPrior, SceneConfig
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 from ..render import render, render_sampled, set_threads
 from ..scene import Scene, sample_scene
 from . import formats
-from .layout import Layout, Recipe
+from .recipe import Layout, Recipe
 
 Transforms = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -37,11 +37,6 @@ def apply_transforms(transforms: Transforms | None, image: torch.Tensor, label: 
     from torchvision import tv_tensors
 
     return transforms(tv_tensors.Image(image), tv_tensors.Mask(label))
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """A shuffled order of n samples that is a pure function of (seed, epoch)."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
 
 
 def _one_thread_in_loader_workers() -> None:
@@ -102,8 +97,10 @@ class FakeBalloons(Dataset):
             images (B, 3, H, W) uint8 and labels (B, H, W) int64. Transforms are not applied;
             a GPU training loop does its own (resizing, normalisation) on the batch.
         """
+        from .loader import epoch_order
+
         if batch_size < 1:
-            raise UserError(f"batch_size must be >= 1, got {batch_size}")
+            raise ConfigError("batch_size", f"must be >= 1, got {batch_size}")
         n = len(self)
         order = epoch_order(n, seed, epoch) if shuffle else list(range(n))
         stop = n - n % batch_size if drop_last else n
@@ -149,8 +146,7 @@ class FakeBalloonsFolder(Dataset):
             files = [layout.sample_files(i) for i in recipe.split_range(split)]
             self.items = [(f["image"], f["label"]) for f in files]
             self.original = False
-            self.classes = ["background"] + [c.name for c in recipe.config.classes]
-            self.ignore_index = recipe.config.antialias.ignore_index
+            self.config = recipe.config
         else:
             labels = sorted(self.root.glob("*.label.png"))
             if not labels:
@@ -162,9 +158,10 @@ class FakeBalloonsFolder(Dataset):
                 raise UserError(f"split must be 'train', 'val' or 'all', got {split!r}")
             self.items = [(self.root / f"{i}.png", self.root / f"{i}.label.png") for i in chosen[split]]
             self.original = True
-            self.colours = [c.colour for c in classes]
-            self.classes = ["background"] + [c.name for c in classes]
-            self.ignore_index = 255
+            self.config = SceneConfig(classes=tuple(classes))
+        self.classes = ["background"] + [c.name for c in self.config.classes]
+        self.ignore_index = self.config.antialias.ignore_index
+        self.colours = [c.colour for c in self.config.classes]
 
     def __len__(self) -> int:
         return len(self.items)

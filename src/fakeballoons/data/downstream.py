@@ -7,8 +7,8 @@ Every dataset yields ``(image, label)`` like the synthetic ones: uint8 (3, H, W)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset

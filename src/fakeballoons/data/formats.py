@@ -1,4 +1,4 @@
-"""The one module that touches disk: PNG encoders/decoders and atomic writes.
+"""The one module that touches disk: encoders and decoders, JSON readers, atomic writers.
 
 Conventions (SPEC.md section 3):
 
@@ -7,6 +7,12 @@ Conventions (SPEC.md section 3):
   label colour HSL(h_k, 1, 0.5)), ignore_index (white). It loads as indices and looks like Figure 3.
 - instance: 16-bit greyscale PNG, 0 background, object index + 1.
 - COCO instance masks: run-length encoded by pycocotools.
+
+Every file the package writes goes through the atomic writers here: the bytes go to a temporary
+file ``.NAME.HOST.PID.RANDOM.tmp`` beside the target, which is renamed over it only when complete,
+so a killed process never leaves a half-written file under a real name (and the temporaries of
+dead processes can be recognised and removed). Files from outside (manifests, configs,
+checkpoints) are untrusted: the readers turn every way they can be wrong into one UserError line.
 
 Encoding is deterministic: the same array always gives the same bytes. RGB and 16-bit PNGs are
 written by imagecodecs (libpng with zlib-ng) at compression level 1 with the "up" row filter:
@@ -17,14 +23,15 @@ write, go through Pillow.
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
-from pathlib import Path
-from typing import Iterable, Sequence
-
 import hashlib
+import io
 import json
+import os
+import secrets
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import imagecodecs
 import numpy as np
@@ -32,18 +39,23 @@ from PIL import Image
 
 from ..errors import UserError
 
+if TYPE_CHECKING:
+    from ..config import SceneConfig
+    from ..render import Sample
+
 PNG_COMPRESS_LEVEL = 1
 JPEG_QUALITY = 95
 IGNORE_COLOUR = (255, 255, 255)
 
 
-def label_palette(colours: Sequence[tuple[int, int, int]], ignore_index: int = 255) -> list[int]:
-    """Flat 768-entry palette: index 0 black, k the colour of class k, ignore_index white."""
+def label_palette(config: SceneConfig) -> np.ndarray:
+    """(256, 3) uint8 palette of a configuration's label maps: 0 black, class k its label colour
+    HSL(h_k, 1, 0.5), the ignore index white, every other entry black."""
     palette = np.zeros((256, 3), dtype=np.uint8)
-    for k, colour in enumerate(colours, start=1):
-        palette[k] = colour
-    palette[ignore_index] = IGNORE_COLOUR
-    return palette.reshape(-1).tolist()
+    for k, prior in enumerate(config.classes, start=1):
+        palette[k] = prior.colour
+    palette[config.antialias.ignore_index] = IGNORE_COLOUR
+    return palette
 
 
 def _png(img: Image.Image) -> bytes:
@@ -76,12 +88,12 @@ def encode_jpeg(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def encode_label(label: np.ndarray, palette: list[int]) -> bytes:
-    """label: (H, W) uint8 -> palette PNG bytes."""
+def encode_label(label: np.ndarray, palette: np.ndarray) -> bytes:
+    """label: (H, W) uint8, palette (256, 3) uint8 -> palette PNG bytes."""
     if label.dtype != np.uint8 or label.ndim != 2:
         raise ValueError(f"label must be (H, W) uint8, got {label.shape} {label.dtype}")
     img = Image.fromarray(label, mode="P")
-    img.putpalette(palette)
+    img.putpalette(palette.reshape(-1).tolist())
     return _png(img)
 
 
@@ -90,6 +102,17 @@ def encode_instance(instance: np.ndarray) -> bytes:
     if instance.dtype != np.uint16 or instance.ndim != 2:
         raise ValueError(f"instance must be (H, W) uint16, got {instance.shape} {instance.dtype}")
     return _fast_png(instance)
+
+
+def encode_sample(sample: Sample, config: SceneConfig, image_format: str = "png") -> dict[str, bytes]:
+    """The files of one rendered sample, by kind: ``image`` (RGB PNG, or JPEG for ``"jpeg"``, as
+    Pascal VOC keeps them), ``label`` (palette PNG) and, with PNG images, ``instance`` (16-bit PNG).
+    ``render``, ``generate`` and the viewer all write samples through this."""
+    out = {"image": encode_jpeg(sample.image) if image_format == "jpeg" else encode_image(sample.image),
+           "label": encode_label(sample.label, label_palette(config))}
+    if image_format != "jpeg":
+        out["instance"] = encode_instance(sample.instance)
+    return out
 
 
 def sha256(data: bytes) -> str:
@@ -133,28 +156,51 @@ def coco_annotations(instance: np.ndarray, classes: Sequence[int]) -> list[dict]
     return out
 
 
-def read_json(path, what: str = "file"):
-    """Parse a JSON file; a missing or corrupt one is a UserError naming it."""
+def read_json(path, what: str = "file", kind: type | None = dict) -> Any:
+    """Parse a JSON file; a missing, unreadable or corrupt one (or, with ``kind``, one that does not
+    hold a ``kind``) is a UserError naming it."""
     try:
-        with open(path) as fh:
-            return json.load(fh)
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read().decode("utf-8"))
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
-    except (OSError, ValueError) as exc:
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, not a file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise UserError(f"{what} {path} is not valid JSON: {exc}") from None
+    if kind is not None and not isinstance(data, kind):
+        raise UserError(f"{what} {path} does not hold a JSON {kind.__name__}")
+    return data
 
 
-def read_jsonl(path, what: str = "file"):
-    """Yield the objects of a JSON-lines file; a missing or corrupt one is a UserError naming it."""
+def read_jsonl(path, what: str = "file", kind: type | None = dict) -> Iterator[Any]:
+    """Yield the objects of a JSON-lines file; a missing or corrupt one is a UserError naming the
+    file and the line."""
     try:
-        with open(path) as fh:
+        with open(path, "rb") as fh:
             for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
                 try:
-                    yield json.loads(line)
-                except ValueError as exc:
+                    item = json.loads(line.decode("utf-8"))
+                except (ValueError, RecursionError) as exc:
                     raise UserError(f"{what} {path} line {n} is not valid JSON: {exc}") from None
+                if kind is not None and not isinstance(item, kind):
+                    raise UserError(f"{what} {path} line {n} does not hold a JSON {kind.__name__}")
+                yield item
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def json_bytes(obj, indent: int | None = None) -> bytes:
+    """Compact JSON (``indent=None``, one line, no newline) or indented JSON with a final newline."""
+    if indent is None:
+        return json.dumps(obj, separators=(",", ":")).encode()
+    return (json.dumps(obj, indent=indent) + "\n").encode()
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
@@ -205,23 +251,128 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_files_atomic(files: Iterable[tuple[str | os.PathLike, bytes]]) -> None:
+HOST = socket.gethostname().replace(".", "_")
+
+
+def temp_name(path: Path) -> Path:
+    """A temporary name beside ``path``: ``.NAME.HOST.PID.RANDOM.tmp`` (see :func:`temp_owner`)."""
+    return path.with_name(f".{path.name}.{HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def temp_owner(tmp: Path) -> tuple[str, int] | None:
+    """(host, pid) of the process that made temporary file ``tmp``, or None if it is not one of ours."""
+    parts = tmp.name.split(".")
+    if len(parts) < 6 or parts[-1] != "tmp" or not parts[-3].isdigit():
+        return None
+    return parts[-4], int(parts[-3])
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_files_atomic(files: Iterable[tuple[str | os.PathLike, bytes | str]], *, durable: bool = False) -> None:
     """Write several files all or nothing: each goes to a temporary name, then all are renamed.
 
-    If anything fails before the renames, every temporary file is removed and no target is touched.
+    If anything fails before the renames (a full disk, a missing directory), every temporary file
+    is removed, no target is touched, and the error is a UserError naming the file. With
+    ``durable``, data and directory entries are fsynced before this returns.
     """
-    files = [(check_writable(p), data) for p, data in files]
-    temps: list[tuple[str, Path]] = []
+    files = [(check_writable(p), data.encode() if isinstance(data, str) else data) for p, data in files]
+    temps: list[tuple[Path, Path]] = []
     try:
         for path, data in files:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            tmp = temp_name(path)
             temps.append((tmp, path))
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "xb") as fh:
                 fh.write(data)
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
     except OSError as exc:
         for tmp, _ in temps:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         raise UserError(f"cannot write {files[len(temps) - 1][0]}: {exc.strerror or exc}") from None
     for tmp, path in temps:
+        os.replace(tmp, path)
+    if durable:
+        for directory in {path.parent for _, path in temps}:
+            _fsync_dir(directory)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str, *, durable: bool = False) -> None:
+    """Write one file atomically (see :func:`write_files_atomic`)."""
+    write_files_atomic([(path, data)], durable=durable)
+
+
+def write_stream_atomic(path: str | os.PathLike, pieces: Iterable[bytes]) -> None:
+    """Stream bytes into a temporary file beside ``path``, then rename it into place (for files too
+    large to hold in memory, such as a dataset's manifests)."""
+    path = check_writable(path)
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "xb") as fh:
+            for piece in pieces:
+                fh.write(piece)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a text file (a JSON-lines log) and flush it to disk."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line.rstrip("\n") + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` atomically. Keep ``obj`` to tensors and plain data, so that
+    :func:`load_torch` can read it without running code."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def load_torch(path: str | os.PathLike, what: str = "checkpoint", *, mmap: bool = False) -> Any:
+    """``torch.load`` of an untrusted file, on the CPU: tensors and plain data only
+    (``weights_only=True``: a crafted file cannot run code); every failure is one UserError line."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found: {path}" if not path.exists() else f"{what} {path} is not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"
+        raise UserError(f"{what} {path} holds more than tensors and plain data, or is corrupt; "
+                        f"refused to load it ({first})") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot read {what} {path}: {first}") from None
+
+
+def figure_png(fig) -> bytes:
+    """PNG bytes of a matplotlib figure (to be written with :func:`write_atomic`)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()

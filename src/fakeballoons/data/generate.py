@@ -1,7 +1,7 @@
 """Generate a dataset directory: parallel, deterministic, resumable, shardable.
 
 ``generate(out, recipe, workers=..., shard=(i, n))`` writes the layout of SPEC.md section 3.
-Work is cut into chunks of consecutive indices (:mod:`.layout`); shard i of n takes the chunks
+Work is cut into chunks of consecutive indices (:mod:`.recipe`); shard i of n takes the chunks
 c with c % n == i, and worker processes take chunks from a queue. Every file is written under a
 temporary name and renamed, and a chunk's record file is written only after all its samples, so
 a run killed at any moment is completed by running the same command again, and the result is
@@ -12,20 +12,18 @@ not grow with the number of samples.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
-import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import UserError
 from ..render import render, set_threads
 from ..scene import sample_scene
 from . import formats
-from .layout import Layout, Recipe
+from .recipe import Layout, Recipe
 
 
 @dataclass(frozen=True)
@@ -98,16 +96,10 @@ def prepare(out: str | Path, recipe: Recipe) -> Layout:
     except OSError as exc:
         raise UserError(f"cannot write to {root}: {exc.strerror or exc}") from None
     if not layout.manifest.exists():
-        formats.write_files_atomic([(layout.manifest, _json_bytes(manifest, indent=2))])
+        formats.write_atomic(layout.manifest, formats.json_bytes(manifest, indent=2))
     for d in layout.directories():
         d.mkdir(parents=True, exist_ok=True)
     return layout
-
-
-def _json_bytes(obj, indent: int | None = None) -> bytes:
-    if indent is None:
-        return json.dumps(obj, separators=(",", ":")).encode()
-    return (json.dumps(obj, indent=indent) + "\n").encode()
 
 
 # ----------------------------------------------------------------------------- samples
@@ -128,13 +120,7 @@ def produce_sample(layout: Layout, index: int) -> dict:
         instance = formats.read_instance(paths["instance"]) if "instance" in paths else None
     else:
         sample = render(scene, config)
-        palette = formats.label_palette([c.colour for c in config.classes], config.antialias.ignore_index)
-        data = {"label": formats.encode_label(sample.label, palette)}
-        if recipe.format == "voc":
-            data["image"] = formats.encode_jpeg(sample.image)
-        else:
-            data["image"] = formats.encode_image(sample.image)
-            data["instance"] = formats.encode_instance(sample.instance)
+        data = formats.encode_sample(sample, config, "jpeg" if recipe.format == "voc" else "png")
         formats.write_files_atomic([(paths[kind], data[kind]) for kind in paths])
         instance = sample.instance
     scene_dict = scene.to_dict()
@@ -155,8 +141,8 @@ def chunk_done(layout: Layout, chunk: int) -> bool:
 
 def run_chunk(layout: Layout, chunk: int) -> int:
     """Produce every sample of a chunk, then write its record file. Returns the sample count."""
-    lines = [_json_bytes(produce_sample(layout, i)) + b"\n" for i in layout.recipe.chunk_range(chunk)]
-    formats.write_files_atomic([(layout.part(chunk), b"".join(lines))])
+    lines = [formats.json_bytes(produce_sample(layout, i)) + b"\n" for i in layout.recipe.chunk_range(chunk)]
+    formats.write_atomic(layout.part(chunk), b"".join(lines))
     return len(lines)
 
 
@@ -223,9 +209,6 @@ def _records(layout: Layout) -> Iterator[dict]:
         yield from formats.read_jsonl(layout.part(c), "chunk record")
 
 
-_HOST = socket.gethostname().replace(".", "_")
-
-
 def _remove_stale_temps(layout: Layout) -> None:
     """Delete temporary files that killed runs left behind.
 
@@ -237,33 +220,20 @@ def _remove_stale_temps(layout: Layout) -> None:
     for d in {layout.root, *layout.directories()}:
         for tmp in d.glob(".*.tmp"):
             if d not in samples:
-                parts = tmp.name.split(".")
-                if len(parts) < 4 or parts[-3] != _HOST or _alive(parts[-2]):
+                owner = formats.temp_owner(tmp)
+                if owner is None or owner[0] != formats.HOST or _alive(owner[1]):
                     continue
             tmp.unlink(missing_ok=True)
 
 
-def _alive(pid: str) -> bool:
+def _alive(pid: int) -> bool:
     try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
-
-
-def _write_stream(path: Path, pieces: Iterator[bytes]) -> None:
-    """Stream bytes into a temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            for piece in pieces:
-                fh.write(piece)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _coco_pieces(layout: Layout, split: str) -> Iterator[bytes]:
@@ -275,13 +245,13 @@ def _coco_pieces(layout: Layout, split: str) -> Iterator[bytes]:
         "categories": [{"id": i, "name": c.name, "supercategory": "balloon"}
                        for i, c in enumerate(recipe.config.classes, start=1)],
     }
-    yield _json_bytes(header)[:-1] + b',"images":['
+    yield formats.json_bytes(header)[:-1] + b',"images":['
     first = True
     for r in _records(layout):
         if r["split"] == split:
             image = {"id": r["index"], "file_name": r["files"]["image"],
                      "height": recipe.config.height, "width": recipe.config.width}
-            yield (b"" if first else b",") + _json_bytes(image)
+            yield (b"" if first else b",") + formats.json_bytes(image)
             first = False
     yield b'],"annotations":['
     ann_id = 0
@@ -290,7 +260,7 @@ def _coco_pieces(layout: Layout, split: str) -> Iterator[bytes]:
             for a in r["annotations"]:
                 ann_id += 1
                 ann = {"id": ann_id, "image_id": r["index"], **a}
-                yield (b"" if ann_id == 1 else b",") + _json_bytes(ann)
+                yield (b"" if ann_id == 1 else b",") + formats.json_bytes(ann)
     yield b"]}\n"
 
 
@@ -301,14 +271,14 @@ def finalize(layout: Layout) -> None:
     def scene_lines():
         for r in _records(layout):
             r.pop("annotations", None)
-            yield _json_bytes(r) + b"\n"
+            yield formats.json_bytes(r) + b"\n"
 
-    _write_stream(layout.scenes, scene_lines())
+    formats.write_stream_atomic(layout.scenes, scene_lines())
     splits = ("train", "val", "trainval") if recipe.format == "voc" else ("train", "val")
     for split in splits:
         indices = recipe.split_range("all" if split == "trainval" else split)
-        _write_stream(layout.split_list(split), (f"{layout.name(i)}\n".encode() for i in indices))
+        formats.write_stream_atomic(layout.split_list(split), (f"{layout.name(i)}\n".encode() for i in indices))
     if recipe.format == "png":
         for split in ("train", "val"):
-            _write_stream(layout.coco(split), _coco_pieces(layout, split))
+            formats.write_stream_atomic(layout.coco(split), _coco_pieces(layout, split))
     _remove_stale_temps(layout)

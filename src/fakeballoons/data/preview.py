@@ -5,19 +5,20 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..config import SceneConfig
 from . import formats
 
 
-def preview_sheet(pairs, colours, ignore_index: int = 255, columns: int = 4, thumb: int = 192) -> bytes:
+def preview_sheet(pairs, config: SceneConfig, columns: int = 4, thumb: int = 192) -> bytes:
     """PNG bytes of a grid of (image, label) thumbnails.
 
     Args:
         pairs: sequence of (image (3, H, W) uint8 tensor or (H, W, 3) array, label (H, W)).
-        colours: RGB of classes 1..K.
+        config: the scene configuration whose label palette colours the label maps.
         columns: image/label pairs per row.
         thumb: thumbnail edge in pixels.
     """
-    palette = np.array(formats.label_palette(colours, ignore_index), dtype=np.uint8).reshape(256, 3)
+    palette = formats.label_palette(config)
     tiles = []
     for image, label in pairs:
         image = np.asarray(image)

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import UserError
 from . import formats
 from .generate import chunk_done
-from .layout import Layout, Recipe
+from .recipe import Layout, Recipe
 
 
 @dataclass

@@ -7,8 +7,9 @@ GPU (as torch tensors when torch is installed), ready for a training loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numba
 import numpy as np

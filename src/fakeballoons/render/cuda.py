@@ -56,33 +56,6 @@ def _kernels():
     return cuda.jit(render_kernel), cuda.jit(noise_kernel)
 
 
-# The argument types the launchers pass: Python ints and bools, C-contiguous arrays; the instance
-# map is uint16 in the simulator and its int16 view on a GPU (see render_packed).
-RENDER_SIGNATURE = ("void(int64, int64, int64, int64, int64, float64[::1], float64[:, ::1], int64[::1], "
-                    "int64[::1], float64[::1], int64, float64[:, ::1], boolean, int64, uint8[:, :, :, ::1], "
-                    "uint8[:, :, ::1], {instance}[:, :, ::1])")
-NOISE_SIGNATURE = "void(float64[:, ::1], int64, float64[::1])"
-
-
-def compile_ptx(cc: tuple[int, int] = (9, 0), instance: str = "int16") -> dict[str, str]:
-    """PTX of both kernels for compute capability ``cc``, by numba-cuda's real compiler (NVVM).
-
-    Needs no GPU, only NVVM (the ``nvidia-nvvm`` wheel), and not the simulator: it checks that the
-    kernel source compiles for CUDA on machines that cannot run it. numba-cuda compiles device
-    functions for the current device's compute capability; with no device, that lookup is pointed
-    at ``cc`` while this runs, on device functions built for this call alone.
-    """
-    from types import SimpleNamespace
-    from unittest import mock
-
-    from numba.cuda import dispatcher
-
-    with mock.patch.object(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=cc)):
-        render_kernel, noise_kernel = _build_kernel_sources()
-        return {"render": cuda.compile_ptx(render_kernel, RENDER_SIGNATURE.format(instance=instance), cc=cc)[0],
-                "noise": cuda.compile_ptx(noise_kernel, NOISE_SIGNATURE, cc=cc)[0]}
-
-
 def simulated() -> bool:
     """True when numba's CUDA simulator stands in for a GPU."""
     from numba import config

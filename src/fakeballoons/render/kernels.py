@@ -27,6 +27,7 @@ from types import SimpleNamespace
 import numba
 import numpy as np
 
+from ..config import NOISE_FUNCTIONS
 from ..noise import SC_IMPULSES
 
 # Object row fields.
@@ -49,8 +50,8 @@ LIGHT = 14  # light position (3)
 KA = 17
 CAM_SIZE = 18
 
-PERLIN, SPARSE_CONVOLUTION = 0, 1
-NOISE_KINDS = {"perlin": PERLIN, "sc": SPARSE_CONVOLUTION}
+NOISE_KINDS = {name: i for i, name in enumerate(NOISE_FUNCTIONS)}  # the kernels' noise numbering
+PERLIN, SPARSE_CONVOLUTION = NOISE_KINDS["perlin"], NOISE_KINDS["sc"]
 
 _S = SC_IMPULSES
 _SC_AMPLITUDE = 0.8 * _S ** (-1.0 / 3.0)
@@ -388,7 +389,6 @@ def build(jit) -> SimpleNamespace:
 _cpu = build(numba.njit(cache=True, inline="always"))
 _render_pixel = _cpu.render_pixel
 _noise = _cpu.noise
-_hit_ellipsoid = _cpu.hit_ellipsoid
 
 
 @numba.njit(parallel=True, cache=True)
@@ -410,9 +410,3 @@ def noise_cpu(points, kind, out):
     """Evaluate noise ``kind`` at points (N, 3) float64 into out (N,) with the kernel's own code."""
     for i in numba.prange(points.shape[0]):
         out[i] = _noise(kind, points[i, 0], points[i, 1], points[i, 2])
-
-
-@numba.njit(cache=True)
-def hit_cpu(objs, o, dx, dy, dz):
-    """The kernel's ray-ellipsoid test from the packed eye, for tests of the geometry."""
-    return _hit_ellipsoid(objs, o, dx, dy, dz)

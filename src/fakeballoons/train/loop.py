@@ -1,12 +1,13 @@
 """Training and evaluation as plain functions (in the manner of torchvision's reference scripts).
 
-A run directory holds ``config.json`` (everything that defines the run), ``metrics.jsonl`` (one
-line per epoch: train loss, lr, the six metrics with 95% intervals, images/s, seconds),
-``last.pt`` and ``best.pt`` (model, optimizer, scheduler, epoch, config; best by macro F1),
-``val_confusion.pt`` (the last evaluation's per-image confusion matrices, for paired comparisons
-between runs) and, with ``--init``, ``transfer.json``. Every epoch is a pure function of the checkpoint before it:
-the data order and the random state are seeded by (seed, epoch), so ``--resume`` after a kill
-continues exactly as an uninterrupted run would (on the CPU).
+A run directory holds ``config.json`` (the ``RunConfig``), ``metrics.jsonl`` (one line per epoch:
+train loss, lr, the six metrics with 95% intervals, images/s, seconds), ``last.pt`` and
+``best.pt`` (model, optimizer, scheduler, epoch, config; best by macro F1), ``val_confusion.pt``
+(the last evaluation's per-image confusion matrices, for paired comparisons between runs) and,
+with ``init``, ``transfer.json``. Every epoch is a pure function of the checkpoint before it: the
+data order and the random state are seeded by (seed, epoch), so resuming after a kill continues
+exactly as an uninterrupted run would (on the CPU). Checkpoints hold tensors and plain data only
+and are read without running code.
 
 Under ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (gloo on the
 CPU, NCCL on GPUs), each process takes every world-th sample, the metrics are gathered across
@@ -15,29 +16,27 @@ processes, and only rank 0 writes.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .._version import __version__
-from ..config import SceneConfig
 from ..data import formats
-from ..errors import UserError
-from .config import TrainConfig
-from .data import Data, FolderOptions, batches, build_data
+from ..data.loader import batches, epoch_seed
+from ..data.sources import Data, open_data
+from ..data.transforms import Augment
+from ..errors import ConfigError, UserError
 from .metrics import SegmentationMetrics
 from .models import build_model
-from .transfer import load_init
+from .run import RunConfig, TrainConfig
+from .transfer import load_init, read_state_dict
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -70,11 +69,24 @@ def setup_distributed(device: str) -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+# ----------------------------------------------------------------------------- one step
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, H, W) -> float, ImageNet mean/std."""
     mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
     return (images.float() / 255.0 - mean) / std
+
+
+def forward(model: nn.Module, images: torch.Tensor, amp: bool = False) -> dict[str, torch.Tensor]:
+    """The model's outputs on a uint8 batch (B, 3, H, W): normalised, channels_last on CUDA, and
+    under bfloat16 autocast with ``amp``. Training, evaluation and ``bench train`` all call this."""
+    x = normalize(images)
+    if x.is_cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        return model(x)
 
 
 def compute_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -85,55 +97,50 @@ def compute_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, ignore_
     return loss
 
 
-def _autocast(device: torch.device, enabled: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+def _bar(iterable, dist: Dist, progress: bool, **kwargs):
+    from tqdm import tqdm
+
+    return tqdm(iterable, leave=False, file=sys.stderr, disable=not (progress and dist.main), dynamic_ncols=True,
+                **kwargs)
 
 
 def train_one_epoch(model, optimizer, scheduler, data: Data, cfg: TrainConfig, epoch: int,
                     device: torch.device, dist: Dist, progress: bool) -> tuple[float, int]:
-    """One pass over the training split. Returns (mean loss, images seen by this process)."""
-    from tqdm import tqdm
+    """One pass over the training split. Returns (mean loss, images seen by this process).
 
+    Each step's loss is read one step late: reading it at once would make the host wait for the
+    GPU, while the previous step's is ready and the host can go on to queue (and render) the next
+    batch. A non-finite loss is thus caught one step late, before any checkpoint of the epoch.
+    """
     model.train()
-    total, steps, images_seen = 0.0, 0, 0
-    n_batches = max(1, len(data.train) // (cfg.batch_size * dist.world))
-    bar = tqdm(batches(data.train, cfg, train=True, epoch=epoch, device=device, rank=dist.rank, world=dist.world),
-               total=n_batches, desc=f"epoch {epoch}", unit="batch", leave=False, file=sys.stderr,
-               disable=not (progress and dist.main), dynamic_ncols=True)
-    pending = None  # (step, loss) of the previous step, read one step late so the GPU never waits
-
-    def settle() -> None:
-        nonlocal total, steps
-        at, loss_value = pending
-        value = loss_value.item()  # on CUDA the one host-device synchronisation of a step
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {at}")
-        total += value
-        steps += 1
-        bar.set_postfix(loss=f"{total / steps:.4f}")
-
+    total, steps, seen, pending = 0.0, 0, 0, None
+    stream = batches(data.train, cfg.batch_size, train=True, seed=cfg.seed, epoch=epoch, device=device,
+                     augment=data.augment, workers=cfg.workers, rank=dist.rank, world=dist.world)
+    bar = _bar(stream, dist, progress, total=max(1, len(data.train) // (cfg.batch_size * dist.world)),
+               desc=f"epoch {epoch}", unit="batch")
     for step, (images, labels, _) in enumerate(bar):
-        x = normalize(images)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, cfg.amp):
-            outputs = model(x)
-        loss = compute_loss(outputs, labels, data.ignore_index)
+        loss = compute_loss(forward(model, images, cfg.amp), labels, data.ignore_index)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        # Reading this step's loss now would make the host wait for the GPU to finish it; the
-        # previous step's is ready, and the host can go on to queue (and render) the next batch.
-        # A non-finite loss is thus caught one step late: no checkpoint is written in the epoch.
         if pending is not None:
-            settle()
+            total += _finite(pending[1].item(), epoch, pending[0])  # the one host-device sync of a step
+            steps += 1
+            bar.set_postfix(loss=f"{total / steps:.4f}")
         pending = (step, loss.detach())
-        images_seen += images.shape[0]
+        seen += images.shape[0]
     if pending is not None:
-        settle()
-    return total / max(steps, 1), images_seen
+        total += _finite(pending[1].item(), epoch, pending[0])
+        steps += 1
+    return total / max(steps, 1), seen
+
+
+def _finite(value: float, epoch: int, step: int) -> float:
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {step}")
+    return value
 
 
 @torch.no_grad()
@@ -141,178 +148,220 @@ def evaluate(model, data: Data, cfg: TrainConfig, device: torch.device, dist: Di
              progress: bool = False) -> tuple[dict[str, dict[str, float]], dict[str, torch.Tensor]]:
     """The six metrics over the whole validation split, with 95% bootstrap intervals, and the
     per-image confusion matrices behind them ({"index": (N,), "confusion": (N, C, C)})."""
-    from tqdm import tqdm
-
     model.eval()
     metrics = SegmentationMetrics(len(data.classes), data.ignore_index, bootstrap=cfg.bootstrap,
                                   seed=cfg.seed).to(device)
-    for images, labels, index in tqdm(batches(data.val, cfg, train=False, epoch=0, device=device,
-                                              rank=dist.rank, world=dist.world),
-                                      desc="evaluate", leave=False, file=sys.stderr,
-                                      disable=not (progress and dist.main), dynamic_ncols=True):
-        x = normalize(images)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, cfg.amp):
-            pred = model(x)["out"].argmax(1)
-        metrics.update(pred, labels, index)
+    stream = batches(data.val, cfg.batch_size, train=False, seed=cfg.seed, epoch=0, device=device,
+                     workers=cfg.workers, rank=dist.rank, world=dist.world)
+    for images, labels, index in _bar(stream, dist, progress, desc="evaluate"):
+        metrics.update(forward(model, images, cfg.amp)["out"].argmax(1), labels, index)
     with metrics.sync_context(should_sync=dist.world > 1):
         index, confusion = metrics.per_image()
         return metrics.compute_intervals(), {"index": index, "confusion": confusion}
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig):
+def make_optimizer(model: nn.Module, cfg: TrainConfig):
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def _scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
     if cfg.schedule != "poly":
         return None
     total = max(1, cfg.epochs * steps_per_epoch)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (1 - min(step, total - 1) / total) ** 0.9)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+# ----------------------------------------------------------------------------- run directory
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    formats.write_files_atomic([(path, text.encode())])
+@dataclass(frozen=True)
+class RunDir:
+    """The files of a run directory."""
+
+    root: Path
+
+    def __getattr__(self, name: str) -> Path:
+        files = {"config": "config.json", "metrics": "metrics.jsonl", "last": "last.pt", "best": "best.pt",
+                 "confusion": "val_confusion.pt", "transfer": "transfer.json"}
+        if name not in files:
+            raise AttributeError(name)
+        return self.root / files[name]
 
 
-def run_config(data_spec: str, cfg: TrainConfig, scene: SceneConfig | None, init: str | None,
-               transfer: str, device: str, folder: FolderOptions = FolderOptions()) -> dict[str, Any]:
-    """What config.json records: everything that defines the run."""
-    return {"package_version": __version__, "data": data_spec, "train": cfg.to_dict(),
-            "folder": dataclasses.asdict(folder) if data_spec.startswith("folder:") else None,
-            "scene": scene.to_dict() if scene is not None else None,
-            "init": init, "transfer": transfer if init else None, "device": device}
+def read_run_config(run_dir: RunDir) -> RunConfig:
+    """The RunConfig in a run directory's config.json; a corrupt one is one UserError line."""
+    data = formats.read_json(run_dir.config, "run config")
+    try:
+        return RunConfig.from_dict(data)
+    except ConfigError as exc:
+        raise UserError(f"{run_dir.config} is not a fakeballoons run config ({exc})") from None
 
 
-def _same_run(a: dict, b: dict) -> str | None:
-    """Why two run configs may not share a directory (epochs may grow on resume), or None."""
-    defaults = TrainConfig().to_dict()  # options added since a run was made take their defaults
-    a = json.loads(json.dumps(a))
-    b = json.loads(json.dumps(b))
-    for run in (a, b):
-        run["train"] = {**defaults, **run["train"]}
-        run["train"].pop("epochs")
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key):
-            if key == "train":
-                diff = sorted(k for k in a["train"] if a["train"][k] != b["train"].get(k))
-                return f"training option {diff[0]} differs"
-            return f"{key} differs"
-    return None
+def open_run_dir(out: Path, run: RunConfig, resume: bool) -> tuple[RunDir, bool]:
+    """Check ``out`` for this run and write its config.json; returns (the directory, whether a
+    checkpoint is to be resumed).
 
-
-def train(data_spec: str, out: str | Path, cfg: TrainConfig, *, device: str = "cpu",
-          scene: SceneConfig | None = None, resume: bool = False, init: str | None = None,
-          transfer: str = "auto", progress: bool = True, folder: FolderOptions = FolderOptions()) -> list[dict]:
-    """Train (and evaluate each epoch) into run directory ``out``; returns the metrics lines.
-
-    ``cfg.epochs == 0`` evaluates the initial (or ``init``) model once and writes one line.
+    A directory that holds this run with a checkpoint needs ``resume``; one that holds it without
+    a checkpoint (stopped before its first epoch ended) starts again; one with another run, or a
+    non-empty one that holds no run, is refused: nothing of the user's is overwritten.
     """
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
-    dist = setup_distributed(device)
-    dev = torch.device(f"cuda:{dist.local_rank}" if device == "cuda" else "cpu")
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)  # also where batches are rendered: render/cuda.py follows torch's device
-        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest convolutions
-    out = Path(out)
-    config = run_config(data_spec, cfg, scene, init, transfer, device, folder)
-    config_path, metrics_path = out / "config.json", out / "metrics.jsonl"
-    if resume:
-        if not (out / "last.pt").exists():
-            raise UserError(f"--resume: {out} has no last.pt to resume from")
-        old = json.loads(config_path.read_text())
-        why = _same_run(old, config)
+    run_dir = RunDir(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"cannot use {out} as a run directory: it is a file")
+    if run_dir.config.exists():
+        why = run.difference(read_run_config(run_dir))
         if why:
-            raise UserError(f"--resume: {out} was made with other settings ({why}); use the same options")
-    elif config_path.exists():
-        raise UserError(f"{out} already holds a run; use --resume to continue it, or a new directory")
-    data = build_data(data_spec, cfg, scene, folder)
+            raise UserError(f"{out} holds a run made with other settings ({why}); use the same options "
+                            "or a new directory")
+        has_checkpoint = run_dir.last.exists()
+        if has_checkpoint and not resume:
+            raise UserError(f"{out} already holds a run; use --resume to continue it, or a new directory")
+    else:
+        if resume:
+            raise UserError(f"--resume: {out} holds no run (no config.json) to resume")
+        if out.exists() and any(out.iterdir()):
+            raise UserError(f"{out} is not empty and holds no run; choose a new or empty directory")
+        has_checkpoint = False
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out}: {exc.strerror or exc}") from None
+    if not has_checkpoint:  # a fresh start: drop what an interrupted first epoch left
+        for name in ("metrics", "best", "confusion", "transfer"):
+            getattr(run_dir, name).unlink(missing_ok=True)
+    formats.write_atomic(run_dir.config, formats.json_bytes(run.to_dict(), indent=2))
+    return run_dir, has_checkpoint
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, len(data.classes), cfg.aux_loss, cfg.bn_momentum)
-    transfer_record = load_init(model, init, transfer) if init and not resume else None
-    model.to(dev)
-    if dev.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(model, cfg)
-    steps_per_epoch = max(1, len(data.train) // (cfg.batch_size * dist.world))
-    scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
-    start, best = 1, -1.0
-    lines: list[dict] = []
-    if resume:
-        ckpt = torch.load(out / "last.pt", map_location=dev, weights_only=False)
+
+def _on_main(dist: Dist, fn):
+    """``fn()`` on rank 0; its result, or its UserError, reaches every process."""
+    if dist.world == 1:
+        return fn()
+    import torch.distributed as tdist
+
+    box = [None]
+    if dist.main:
+        try:
+            box[0] = ("ok", fn())
+        except UserError as exc:
+            box[0] = ("error", str(exc))
+    tdist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "error":
+        raise UserError(value)
+    return value
+
+
+def restore(run_dir: RunDir, model, optimizer, scheduler) -> tuple[int, float, list[dict]]:
+    """Load last.pt into model, optimizer and scheduler; returns (its epoch, best macro F1, metric lines)."""
+    ckpt = formats.load_torch(run_dir.last, "checkpoint")
+    try:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler"):
             scheduler.load_state_dict(ckpt["scheduler"])
-        start, best = ckpt["epoch"] + 1, ckpt.get("best_macro_f1", -1.0)
-        if metrics_path.exists():
-            lines = [json.loads(x) for x in metrics_path.read_text().splitlines()]
-            lines = [x for x in lines if x["epoch"] <= ckpt["epoch"]]
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_text(config_path, json.dumps(config, indent=2) + "\n")
-        _atomic_text(metrics_path, "".join(json.dumps(x) + "\n" for x in lines))
-        if transfer_record is not None:
-            _atomic_text(out / "transfer.json", json.dumps(transfer_record, indent=2) + "\n")
-    net = model
-    if dist.world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        epoch, best = int(ckpt["epoch"]), float(ckpt.get("best_macro_f1", -1.0))
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{run_dir.last} is not a checkpoint of this run ({first})") from None
+    lines = []
+    if run_dir.metrics.exists():
+        lines = [x for x in formats.read_jsonl(run_dir.metrics, "metrics log")
+                 if isinstance(x.get("epoch"), int) and x["epoch"] <= epoch]
+    return epoch, best, lines
 
-    def write(line: dict) -> None:
+
+# ----------------------------------------------------------------------------- the run
+
+
+def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> list[dict]:
+    """Train (and evaluate each epoch) into run directory ``out``; returns the metrics lines.
+
+    ``run.train.epochs == 0`` evaluates the initial (or ``init``) model once and writes one line.
+    """
+    cfg = run.train
+    if run.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
+    dist = setup_distributed(run.device)
+    device = torch.device(f"cuda:{dist.local_rank}" if run.device == "cuda" else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # also where batches are rendered: render/cuda.py follows torch's device
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest convolutions
+    data = open_data(run.data, size=cfg.size, num_train=cfg.num_train, num_val=cfg.num_val, seed=cfg.seed,
+                     augment=Augment(hflip=cfg.hflip))
+    # the checkpoint to initialise from is read before anything is written (a resumed run needs none)
+    source = read_state_dict(run.init) if run.init and not (resume and RunDir(Path(out)).last.exists()) else None
+    run_dir, resuming = _on_main(dist, lambda: open_run_dir(Path(out), run, resume))
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, len(data.classes), cfg.aux_loss, cfg.bn_momentum)
+    if source is not None and not resuming:
+        record = load_init(model, source, run.transfer, run.init)
+        if dist.main:
+            formats.write_atomic(run_dir.transfer, formats.json_bytes(record, indent=2))
+    model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg, max(1, len(data.train) // (cfg.batch_size * dist.world)))
+    start, best, lines = 1, -1.0, []
+    if resuming:
+        done, best, lines = restore(run_dir, model, optimizer, scheduler)
+        if cfg.epochs < done:
+            raise UserError(f"--resume: {out} has already trained {done} epochs; --epochs must be at least that")
+        start = done + 1
+    if dist.main:
+        formats.write_atomic(run_dir.metrics, "".join(formats.json_bytes(x).decode() + "\n" for x in lines))
+    net = model if dist.world == 1 else nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def log(line: dict, per_image: dict) -> None:
         lines.append(line)
         if dist.main:
-            with open(metrics_path, "a") as fh:
-                fh.write(json.dumps(line) + "\n")
+            formats.append_line(run_dir.metrics, formats.json_bytes(line).decode())
+            formats.save_torch(run_dir.confusion, {**per_image, "epoch": line["epoch"], "classes": data.classes})
 
-    def save_confusion(per_image: dict, epoch: int) -> None:
-        if dist.main:  # for paired comparisons between runs on the same validation images
-            _atomic_save({**per_image, "epoch": epoch, "classes": data.classes}, out / "val_confusion.pt")
-
-    if cfg.epochs == 0 and not resume:
+    if cfg.epochs == 0 and not resuming:
         t0 = time.perf_counter()
-        metrics, per_image = evaluate(net, data, cfg, dev, dist, progress)
-        write({"epoch": 0, "train_loss": None, "lr": None, "metrics": metrics, "images_per_s": None,
-               "seconds": round(time.perf_counter() - t0, 3)})
-        save_confusion(per_image, 0)
+        metrics, per_image = evaluate(net, data, cfg, device, dist, progress)
+        log({"epoch": 0, "train_loss": None, "lr": None, "metrics": metrics, "images_per_s": None,
+             "seconds": round(time.perf_counter() - t0, 3)}, per_image)
         return lines
     for epoch in range(start, cfg.epochs + 1):
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout etc.: a function of the epoch alone
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))  # dropout etc.: a function of the epoch alone
         t0 = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        loss, seen = train_one_epoch(net, optimizer, scheduler, data, cfg, epoch, dev, dist, progress)
+        loss, seen = train_one_epoch(net, optimizer, scheduler, data, cfg, epoch, device, dist, progress)
         train_seconds = time.perf_counter() - t0
-        metrics, per_image = evaluate(net, data, cfg, dev, dist, progress)
-        line = {"epoch": epoch, "train_loss": loss, "lr": lr, "metrics": metrics,
-                "images_per_s": round(seen * dist.world / train_seconds, 2),
-                "seconds": round(time.perf_counter() - t0, 3)}
-        write(line)
+        metrics, per_image = evaluate(net, data, cfg, device, dist, progress)
+        log({"epoch": epoch, "train_loss": loss, "lr": lr, "metrics": metrics,
+             "images_per_s": round(seen * dist.world / train_seconds, 2),
+             "seconds": round(time.perf_counter() - t0, 3)}, per_image)
         if dist.main:
-            macro_f1 = metrics["macro_f1"]["value"]
-            ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler else None, "scaler": None,
-                    "epoch": epoch, "config": config, "metrics": metrics,
-                    "best_macro_f1": max(best, macro_f1), "classes": data.classes}
-            if macro_f1 > best:
-                best = macro_f1
-                _atomic_save(ckpt, out / "best.pt")
-            save_confusion(per_image, epoch)
-            _atomic_save(ckpt, out / "last.pt")
+            best = save_checkpoint(run_dir, run, model, optimizer, scheduler, epoch, metrics, best, data.classes)
         if progress and dist.main:
-            m = metrics
-            print(f"epoch {epoch}/{cfg.epochs}: loss {loss:.4f}, macro F1 {m['macro_f1']['value']:.3f} "
-                  f"[{m['macro_f1']['low']:.3f}, {m['macro_f1']['high']:.3f}], micro F1 "
-                  f"{m['micro_f1']['value']:.3f}, {line['images_per_s']} img/s", file=sys.stderr)
+            print(_summary(epoch, cfg.epochs, loss, metrics, lines[-1]["images_per_s"]), file=sys.stderr)
     return lines
 
+
+def save_checkpoint(run_dir: RunDir, run: RunConfig, model, optimizer, scheduler, epoch: int,
+                    metrics: dict, best: float, classes: list[str]) -> float:
+    """Write last.pt (and best.pt when macro F1 improved); returns the best macro F1 so far."""
+    macro_f1 = metrics["macro_f1"]["value"]
+    ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler else None, "epoch": epoch,
+            "config": run.to_dict(), "metrics": metrics, "best_macro_f1": max(best, macro_f1),
+            "classes": classes, "package_version": __version__}
+    if macro_f1 > best:
+        formats.save_torch(run_dir.best, ckpt)
+    formats.save_torch(run_dir.last, ckpt)
+    return max(best, macro_f1)
+
+
+def _summary(epoch: int, epochs: int, loss: float, m: dict, images_per_s: float) -> str:
+    f1, micro = m["macro_f1"], m["micro_f1"]
+    return (f"epoch {epoch}/{epochs}: loss {loss:.4f}, macro F1 {f1['value']:.3f} [{f1['low']:.3f}, "
+            f"{f1['high']:.3f}], micro F1 {micro['value']:.3f}, {images_per_s} img/s")

@@ -57,6 +57,14 @@ def scores_from_confusion(conf: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+def bootstrap_weights(n: int, resamples: int, generator: torch.Generator) -> torch.Tensor:
+    """(resamples, n) float64 counts: how often each of n images is drawn in each bootstrap resample
+    (n draws with replacement). A resample's confusion is ``weights @ per_image_confusions``."""
+    draws = torch.randint(0, n, (resamples, n), generator=generator)
+    return torch.zeros(resamples, n, dtype=torch.double).scatter_add_(
+        1, draws, torch.ones(resamples, n, dtype=torch.double))
+
+
 class SegmentationMetrics(Metric):
     """Accuracy, IoU and F1, micro and macro, with 95% bootstrap intervals over images.
 
@@ -89,7 +97,8 @@ class SegmentationMetrics(Metric):
 
     def update(self, pred: torch.Tensor, target: torch.Tensor, index: torch.Tensor | None = None) -> None:
         if pred.shape != target.shape or pred.dim() != 3:
-            raise ValueError(f"pred and target must both be (B, H, W), got {tuple(pred.shape)} and {tuple(target.shape)}")
+            raise ValueError(f"pred and target must both be (B, H, W), got {tuple(pred.shape)} and "
+                             f"{tuple(target.shape)}")
         c = self.num_classes
         b = pred.shape[0]
         pred = pred.long().reshape(b, -1)
@@ -149,10 +158,7 @@ class SegmentationMetrics(Metric):
         samples = {k: [] for k in METRICS}
         for start in range(0, self.bootstrap, 250):  # resample in blocks to bound memory
             size = min(250, self.bootstrap - start)
-            draws = torch.randint(0, n, (size, n), generator=g)
-            weights = torch.zeros(size, n, dtype=torch.double).scatter_add_(
-                1, draws, torch.ones(size, n, dtype=torch.double))
-            conf = (weights @ flat).reshape(size, self.num_classes, self.num_classes)
+            conf = (bootstrap_weights(n, size, g) @ flat).reshape(size, self.num_classes, self.num_classes)
             for k, v in scores_from_confusion(conf).items():
                 samples[k].append(v)
         for k in METRICS:

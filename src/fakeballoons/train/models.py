@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torchvision.models import segmentation
+
+from ..errors import ConfigError
 
 MODELS = (
     "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
@@ -21,7 +22,7 @@ def build_model(name: str, num_classes: int, aux_loss: bool = False, bn_momentum
     old; the ResNets use 0.1.
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}")
+        raise ConfigError("model", f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     builder = getattr(segmentation, name)
     kwargs = dict(weights=None, weights_backbone=None, num_classes=num_classes)
     if not name.startswith("lraspp"):
@@ -54,11 +55,3 @@ def final_layers(model: nn.Module) -> list[str]:
         for n, m in last:
             names += [f"{head}.{n}.{p}" for p, _ in m.named_parameters(recurse=False)]
     return names
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def channels_last(model: nn.Module) -> nn.Module:
-    return model.to(memory_format=torch.channels_last)

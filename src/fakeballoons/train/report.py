@@ -1,30 +1,57 @@
-"""Training curves and a table of final metrics from run directories (like the report's
-Figures 4, 5, 9, 10 and Tables 2, 3)."""
+"""Reports from run directories: tables of final metrics, training curves, and the statistics of
+comparisons between runs (like the report's Figures 4, 5, 9, 10 and Tables 2, 3).
+
+Intervals: a run's own metrics carry a 95% bootstrap interval over its validation images (see
+:mod:`.metrics`). A difference between arms carries two: a paired bootstrap over the same
+validation images (each resample draws the same images for every run, so image difficulty
+cancels), and, with two or more seeds, a Student t-interval over the seeds' differences.
+"""
 
 from __future__ import annotations
 
-import json
+import statistics
 from pathlib import Path
 
+import torch
+
+from ..data import formats
 from ..errors import UserError
-from .metrics import METRICS
+from .metrics import METRICS, bootstrap_weights, scores_from_confusion
 
 TITLES = {"micro_accuracy": "Micro accuracy", "macro_accuracy": "Macro accuracy", "micro_iou": "Micro IoU",
           "macro_iou": "Macro IoU", "micro_f1": "Micro F1", "macro_f1": "Macro F1"}
 
+# Two-sided 95% Student t quantiles t(0.975, df), df = 1..30 (beyond: 1.96).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+
 
 def load_run(run: str | Path) -> tuple[str, list[dict]]:
+    """(name, metric lines) of a run directory."""
     run = Path(run)
     path = run / "metrics.jsonl"
     if not path.exists():
         raise UserError(f"{run} is not a run directory (no metrics.jsonl)")
-    try:
-        lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    except ValueError as exc:
-        raise UserError(f"{path} is not valid JSON lines: {exc}") from None
+    lines = list(formats.read_jsonl(path, "metrics log"))
     if not lines:
         raise UserError(f"{path} has no epochs yet")
+    for n, line in enumerate(lines, start=1):
+        if not isinstance(line.get("metrics"), dict) or any(m not in line["metrics"] for m in METRICS):
+            raise UserError(f"{path} line {n} is not a metrics line of fakeballoons train")
     return run.name, lines
+
+
+def load_confusion(run: str | Path) -> dict:
+    """The per-image confusion matrices of a run's last evaluation ({"index", "confusion", ...})."""
+    record = formats.load_torch(Path(run) / "val_confusion.pt", "per-image confusion file")
+    if not isinstance(record, dict) or not {"index", "confusion"} <= set(record):
+        raise UserError(f"{Path(run) / 'val_confusion.pt'} is not a per-image confusion file")
+    return record
+
+
+def _cell(v: dict) -> str:
+    return f"{100 * v['value']:.1f} [{100 * v['low']:.1f}, {100 * v['high']:.1f}]"
 
 
 def table(runs: list[tuple[str, list[dict]]]) -> str:
@@ -33,11 +60,7 @@ def table(runs: list[tuple[str, list[dict]]]) -> str:
     rows = [head, "|" + "---|" * (len(METRICS) + 2)]
     for name, lines in runs:
         last = lines[-1]
-        cells = []
-        for m in METRICS:
-            v = last["metrics"][m]
-            cells.append(f"{100 * v['value']:.1f} [{100 * v['low']:.1f}, {100 * v['high']:.1f}]")
-        rows.append(f"| {name} | {last['epoch']} | " + " | ".join(cells) + " |")
+        rows.append(f"| {name} | {last['epoch']} | " + " | ".join(_cell(last["metrics"][m]) for m in METRICS) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -62,7 +85,7 @@ def curves(runs: list[tuple[str, list[dict]]], path: Path) -> None:
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    formats.write_atomic(path, formats.figure_png(fig))
     plt.close(fig)
 
 
@@ -77,5 +100,76 @@ def write_report(run_dirs: list[str], out: str | Path) -> Path:
     curves(runs, out / "curves.png")
     md = ["# Training report", "", "Final epoch of each run; values in percent with 95% bootstrap intervals "
           "over validation images.", "", table(runs), "![curves](curves.png)", ""]
-    (out / "report.md").write_text("\n".join(md))
+    formats.write_atomic(out / "report.md", "\n".join(md))
     return out / "report.md"
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+def t_interval(values: list[float]) -> tuple[float, float] | None:
+    """95% Student t-interval of the mean of ``values`` (None for fewer than two)."""
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    h = _T975[min(len(values) - 1, len(_T975)) - 1] * statistics.stdev(values) / len(values) ** 0.5
+    return mean - h, mean + h
+
+
+def paired_bootstrap(arm: list[dict], base: list[dict], resamples: int = 1000,
+                     seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95% interval of the seed-averaged difference arm - base for each metric, resampling validation
+    images (the same resample for every run, so the comparison is paired). ``arm`` and ``base`` are
+    per-image confusion records (:func:`load_confusion`) of the same seeds, in the same order."""
+    idx = arm[0]["index"]
+    for r in arm + base:
+        if not torch.equal(r["index"], idx):
+            raise UserError("the runs compared were evaluated on different validation images")
+    n = len(idx)
+    weights = bootstrap_weights(n, resamples, torch.Generator().manual_seed(seed))
+
+    def boot(r):
+        c = r["confusion"].double()
+        return scores_from_confusion((weights @ c.reshape(n, -1)).reshape(resamples, *c.shape[1:]))
+
+    diffs = {m: torch.zeros(resamples, dtype=torch.double) for m in METRICS}
+    for a, b in zip(arm, base):
+        sa, sb = boot(a), boot(b)
+        for m in METRICS:
+            diffs[m] += (sa[m] - sb[m]) / len(arm)
+    return {m: (float(torch.quantile(diffs[m], 0.025)), float(torch.quantile(diffs[m], 0.975))) for m in METRICS}
+
+
+def mean_table(arms: dict[str, list[dict]]) -> list[str]:
+    """Markdown rows: each arm's final metrics averaged over seeds, with a t-interval over seeds.
+    ``arms`` maps an arm's name to its runs' final metrics, one per seed."""
+    rows = ["| arm | " + " | ".join(TITLES[m] for m in METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
+    for arm, finals in arms.items():
+        cells = []
+        for m in METRICS:
+            vals = [f[m]["value"] for f in finals]
+            ci = t_interval(vals)
+            interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+            cells.append(f"{100 * statistics.fmean(vals):.1f}{interval}")
+        rows.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def difference_table(arms: dict[str, list[dict]], confusions: dict[str, list[dict]], reference: str) -> list[str]:
+    """Markdown rows: each arm minus ``reference`` (percentage points, mean over seeds), with the
+    paired image bootstrap interval and, with two or more seeds, the t-interval over seeds."""
+    rows = ["| arm | " + " | ".join(TITLES[m] for m in METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
+    for arm, finals in arms.items():
+        if arm == reference:
+            continue
+        boot = paired_bootstrap(confusions[arm], confusions[reference])
+        cells = []
+        for m in METRICS:
+            d = [f[m]["value"] - r[m]["value"] for f, r in zip(finals, arms[reference])]
+            cell = f"{100 * statistics.fmean(d):+.1f}; images [{100 * boot[m][0]:+.1f}, {100 * boot[m][1]:+.1f}]"
+            ci = t_interval(d)
+            if ci:
+                cell += f"; seeds [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+            cells.append(cell)
+        rows.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return rows

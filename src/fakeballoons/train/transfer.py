@@ -14,31 +14,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..data import formats
+from ..errors import ConfigError, UserError
 from .models import final_layers
 
-MODES = ("auto", "all-matching", "backbone")
+TRANSFER_MODES = ("auto", "all-matching", "backbone")
 
 
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    """The model weights in a training checkpoint (or a bare state dict)."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise UserError(f"checkpoint not found: {path}") from None
-    except Exception as exc:  # torch raises several types for a corrupt file
-        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+    """The model weights in a training checkpoint (or a bare state dict), loaded without running code."""
+    ckpt = formats.load_torch(path, "checkpoint")
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path} holds no model weights (expected a fakeballoons checkpoint or a state dict)")
     return state
 
 
-def load_init(model: nn.Module, path: str, mode: str = "auto") -> dict:
-    """Load matching tensors of checkpoint ``path`` into ``model``; return the transfer record."""
-    if mode not in MODES:
-        raise UserError(f"--transfer must be one of {list(MODES)}, got {mode!r}")
-    source = read_state_dict(path)
+def load_init(model: nn.Module, checkpoint: str | dict[str, torch.Tensor], mode: str = "auto",
+              name: str | None = None) -> dict:
+    """Load matching tensors of a checkpoint (a path, or the state dict read from ``name``) into
+    ``model``; return the transfer record."""
+    if mode not in TRANSFER_MODES:
+        raise ConfigError("transfer", f"must be one of {list(TRANSFER_MODES)}, got {mode!r}")
+    source = read_state_dict(checkpoint) if isinstance(checkpoint, str) else checkpoint
+    path = checkpoint if isinstance(checkpoint, str) else name
     target = model.state_dict()
     final = set(final_layers(model))
     loaded, skipped = [], {}

@@ -21,17 +21,18 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from ..config import SceneConfig
+from ..config import NOISE_FUNCTIONS, SceneConfig
 from ..data import formats
 from ..errors import UserError
 from ..render import render
-from ..scene import Scene, prototype_scene, sample_scene, single_object_scene
+from ..scene import SCENE_KINDS, Scene, prototype_scene, sample_scene, single_object_scene
 
 STATIC = Path(__file__).parent / "static"
 MAX_CLASSES = 12
 _render_lock = threading.Lock()  # numba's parallel kernels must not run from two threads at once
 
-View = Literal["single", "scene", "prototypes"]
+View = Literal[SCENE_KINDS]  # type: ignore[valid-type]
+Noise = Literal[NOISE_FUNCTIONS]  # type: ignore[valid-type]
 Output = Literal["image", "label", "overlay"]
 
 
@@ -52,7 +53,8 @@ def build_config(noise: str, size: int, classes: str | None, background_noise_sc
         changes["classes"] = SceneConfig.from_dict(data).classes
     sampling = base.sampling
     if background_noise_scale is not None:
-        sampling = dataclasses.replace(sampling, background_noise_scale=(background_noise_scale, background_noise_scale))
+        fixed = (background_noise_scale, background_noise_scale)
+        sampling = dataclasses.replace(sampling, background_noise_scale=fixed)
     if num_objects is not None:
         sampling = dataclasses.replace(sampling, num_objects=(num_objects, num_objects))
     return base.replace(sampling=sampling, **changes)
@@ -69,8 +71,7 @@ def build_scene(view: str, config: SceneConfig, seed: int, index: int, hue: floa
 
 def overlay(image: np.ndarray, label: np.ndarray, config: SceneConfig) -> np.ndarray:
     """The image with every labelled pixel blended half and half with its label colour."""
-    palette = np.array(formats.label_palette([c.colour for c in config.classes], config.antialias.ignore_index),
-                       dtype=np.float64).reshape(256, 3)
+    palette = formats.label_palette(config).astype(np.float64)
     out = image.astype(np.float64)
     mask = label > 0
     out[mask] = 0.5 * out[mask] + 0.5 * palette[label[mask]]
@@ -78,7 +79,6 @@ def overlay(image: np.ndarray, label: np.ndarray, config: SceneConfig) -> np.nda
 
 
 SIZES = (256, 512)
-Noise = Literal["perlin", "sc"]
 
 
 def config_settings(size: int = Query(512, description="256 or 512"), noise: Noise = "perlin",
@@ -91,7 +91,7 @@ def config_settings(size: int = Query(512, description="256 or 512"), noise: Noi
     return build_config(noise, size, classes, background_noise_scale, num_objects)
 
 
-def scene_settings(view: View = "scene", seed: int = Query(0, ge=0, le=2**63 - 1),
+def scene_settings(view: View = "random", seed: int = Query(0, ge=0, le=2**63 - 1),
                    index: int = Query(0, ge=0, le=2**63 - 1), hue: float = Query(150.0, ge=0.0, le=360.0),
                    elongation: float = Query(0.5, ge=0.05, le=0.95),
                    noise_scale: float = Query(25.0, ge=1.0, le=51.0), random: bool = False,
@@ -120,13 +120,10 @@ def create_app() -> FastAPI:
         config, scene = s
         with _render_lock:
             sample = render(scene, config)
-        if output == "label":
-            palette = formats.label_palette([c.colour for c in config.classes], config.antialias.ignore_index)
-            data = formats.encode_label(sample.label, palette)
-        elif output == "overlay":
+        if output == "overlay":
             data = formats.encode_image(overlay(sample.image, sample.label, config))
         else:
-            data = formats.encode_image(sample.image)
+            data = formats.encode_sample(sample, config)[output]
         return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/scene.json")

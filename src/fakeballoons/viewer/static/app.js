@@ -34,7 +34,7 @@ function fillClassTable(classes) {
 }
 
 function params(output) {
-  const apiView = state.view === "full" ? "scene" : state.view;
+  const apiView = state.view === "full" ? "random" : state.view;
   const p = new URLSearchParams({ view: apiView, noise: $("noise").value, size: $("size").value });
   if (output) p.set("output", output);
   if (apiView === "single") {
@@ -46,7 +46,7 @@ function params(output) {
     p.set("index", $("index").value || "0");
     p.set("classes", JSON.stringify(classTable()));
     if (apiView === "prototypes" && $("random-protos").checked) p.set("random", "true");
-    if (state.view === "scene") {
+    if (state.view === "random") {
       if ($("fix-bg").checked) p.set("background_noise_scale", $("bg-scale").value);
       if ($("fix-count").checked) p.set("num_objects", $("num-objects").value);
     }
@@ -106,7 +106,7 @@ async function update() {
     ["view", "seed", "index", "hue", "elongation", "noise_scale", "random"].forEach((k) => c.delete(k));
     $("save-config").href = "/api/config.json?" + c;
   }
-  if (state.view === "scene") {
+  if (state.view === "random") {
     fetch("/api/scene.json?" + params()).then((r) => r.json()).then((d) => {
       const list = $("scene-params");
       list.innerHTML = `<li>seed ${d.scene.seed}, index ${d.scene.index}, background noise scale ${d.scene.background_noise_scale.toFixed(2)}, ${d.scene.objects.length} objects</li>`;

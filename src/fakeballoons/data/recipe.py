@@ -11,17 +11,18 @@ into scenes.jsonl, the split lists and the COCO annotation files.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._version import __version__
+from ..codec import difference
 from ..config import SceneConfig
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 
 FORMAT_VERSION = 1
 CHUNK_SIZE = 32
 FORMATS = ("png", "voc")
+SPLITS = ("train", "val", "all")
 VOC_SUBDIR = Path("VOCdevkit") / "VOC2012"
 
 
@@ -38,13 +39,13 @@ class Recipe:
 
     def __post_init__(self):
         if isinstance(self.num, bool) or not isinstance(self.num, int) or self.num < 1:
-            raise UserError(f"--num must be a positive integer, got {self.num!r}")
+            raise ConfigError("num", f"must be a positive integer, got {self.num!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UserError(f"--seed must be a non-negative integer, got {self.seed!r}")
+            raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
         if not 0.0 <= self.val_fraction < 1.0:
-            raise UserError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+            raise ConfigError("val_fraction", f"must be in [0, 1), got {self.val_fraction}")
         if self.format not in FORMATS:
-            raise UserError(f"--format must be one of {list(FORMATS)}, got {self.format!r}")
+            raise ConfigError("format", f"must be one of {list(FORMATS)}, got {self.format!r}")
 
     @property
     def num_val(self) -> int:
@@ -56,13 +57,14 @@ class Recipe:
         return self.num - self.num_val
 
     def split_range(self, split: str) -> range:
+        """The indices of ``split``: "train", "val" or "all"."""
         if split == "train":
             return range(0, self.num_train)
         if split == "val":
             return range(self.num_train, self.num)
         if split == "all":
             return range(0, self.num)
-        raise UserError(f"split must be 'train', 'val' or 'all', got {split!r}")
+        raise UserError(f"split must be one of {list(SPLITS)}, got {split!r}")
 
     def split_of(self, index: int) -> str:
         return "train" if index < self.num_train else "val"
@@ -99,6 +101,8 @@ class Recipe:
     @classmethod
     def from_manifest(cls, data: dict, where: str = "dataset.json") -> Recipe:
         try:
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
             if data.get("format_version") != FORMAT_VERSION:
                 raise UserError(f"{where}: format_version {data.get('format_version')!r} is not "
                                 f"{FORMAT_VERSION}; this fakeballoons cannot read it")
@@ -111,14 +115,8 @@ class Recipe:
             raise UserError(f"{where}: {exc}") from None
 
     def difference(self, other: Recipe) -> str | None:
-        """A short description of the first field where two recipes differ, or None."""
-        for f in dataclasses.fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if a != b:
-                if f.name == "config":
-                    return "the scene configuration differs"
-                return f"{f.name} is {b!r} there, {a!r} here"
-        return None
+        """Where ``other`` (there) differs from this recipe (here), e.g. ``"seed is 5 there, 6 here"``."""
+        return difference(self, other)
 
 
 class Layout:

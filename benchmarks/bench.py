@@ -1,7 +1,8 @@
-"""Throughput benchmarks behind ``fakeballoons bench`` (never timed assertions in tests).
+"""Throughput benchmarks: ``python benchmarks/bench.py WHAT [options]``, or ``fakeballoons bench WHAT``
+from a source checkout (never timed assertions in tests).
 
-Every figure is a median over repeated runs, printed with the exact settings
-that produced it, so README numbers can be re-measured with one command.
+Every figure is a median over repeated runs, printed with the exact settings that produced it, so
+README numbers can be re-measured with one command.
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numba
 import numpy as np
 
-from .config import SceneConfig
-from .render import kernel_noise, render, render_packed, render_sampled, set_threads
-from .render.pack import pack_sampled
-from .scene import sample_scene
+from fakeballoons.config import NOISE_FUNCTIONS, SceneConfig
+from fakeballoons.errors import UserError
+from fakeballoons.render import DEVICES, kernel_noise, render, render_packed, render_sampled, set_threads
+from fakeballoons.render.pack import pack_sampled
+from fakeballoons.scene import sample_scene
 
 
 def _median_seconds(fn: Callable[[int], object], runs: int) -> tuple[float, list[float]]:
@@ -46,7 +49,7 @@ def _restoring_threads(fn):
 
 
 @_restoring_threads
-def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=("perlin", "sc"),
+def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOISE_FUNCTIONS,
                  seed: int = 0, device: str = "cpu", batch: int = 64) -> list[dict]:
     """Rendering throughput, per noise function.
 
@@ -117,7 +120,7 @@ def bench_noise(points: int = 262_144, threads: int = 1, runs: int = 7) -> list[
     set_threads(threads)
     p = np.random.default_rng(0).uniform(-20.0, 20.0, (points, 3))
     results = []
-    for noise in ("perlin", "sc"):
+    for noise in NOISE_FUNCTIONS:
         kernel_noise(p[:16], noise)
         med, _ = _median_seconds(lambda i: kernel_noise(p, noise), runs)
         results.append({"what": "noise", "device": "cpu", "threads": threads, "noise": noise,
@@ -139,7 +142,7 @@ def print_results(results: list[dict], as_json: bool = False) -> None:
         print(fields)
 
 
-def bench_generate(num: int = 256, size: int = 512, runs: int = 3, noises=("perlin", "sc"),
+def bench_generate(num: int = 256, size: int = 512, runs: int = 3, noises=NOISE_FUNCTIONS,
                    workers: str | int = "auto") -> list[dict]:
     """End-to-end generation throughput: ``generate`` of ``num`` PNG pairs into a fresh temporary
     directory, ``runs`` times per noise; the median pairs/s, and peak memory.
@@ -151,8 +154,8 @@ def bench_generate(num: int = 256, size: int = 512, runs: int = 3, noises=("perl
     import shutil
     import tempfile
 
-    from .data.generate import generate, resolve_workers
-    from .data.layout import Recipe
+    from fakeballoons.data.generate import generate, resolve_workers
+    from fakeballoons.data.recipe import Recipe
 
     n_workers = resolve_workers(workers)
     results = []
@@ -190,9 +193,9 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
     """
     import torch
 
-    from .data.datasets import FakeBalloons
-    from .train.loop import compute_loss, normalize
-    from .train.models import build_model
+    from fakeballoons.data.datasets import FakeBalloons
+    from fakeballoons.train.loop import compute_loss, forward
+    from fakeballoons.train.models import build_model
 
     if threads:
         torch.set_num_threads(threads)
@@ -212,12 +215,7 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
 
     def step(i):
         images, labels = fixed or ds.render_indices(list(range(i * batch, (i + 1) * batch)), device="cuda")
-        x = normalize(images)
-        if cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            out = net(x)
-        loss = compute_loss(out, labels, 255)
+        loss = compute_loss(forward(net, images, amp), labels, 255)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -241,8 +239,7 @@ def bench_view(clicks: int = 20, size: int = 512, noise: str = "perlin", view: s
 
     from playwright.sync_api import sync_playwright
 
-    from .errors import UserError
-    from .viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
+    from fakeballoons.viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
 
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -268,3 +265,57 @@ def bench_view(clicks: int = 20, size: int = 512, noise: str = "perlin", view: s
     return [{"what": "view", "view": view, "noise": noise, "size": size, "clicks": clicks,
              "median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
              "max_ms": round(max(times), 1)}]
+
+
+def _parser():
+    from fakeballoons.cli import _int_in, _Parser
+    from fakeballoons.train.models import MODELS
+
+    p = _Parser(prog="fakeballoons bench", description="Throughput benchmarks; prints medians.")
+    p.add_argument("what", choices=("render", "noise", "generate", "train", "view"))
+    p.add_argument("--model", choices=MODELS, default="lraspp_mobilenet_v3_large", help="model (train)")
+    p.add_argument("--steps", type=_int_in(1, 10_000), default=10, help="timed steps (train)")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (train)")
+    p.add_argument("--num", type=_int_in(1, 10**7), default=256, help="pairs per run (generate)")
+    p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
+    p.add_argument("--workers", default="auto", help="worker processes (generate)")
+    p.add_argument("--size", type=_int_in(1, 8192), default=512)
+    p.add_argument("--scenes", type=_int_in(1, 100_000), default=30, help="scenes to time (render) or clicks (view)")
+    p.add_argument("--points", type=_int_in(1, 10**8), default=262_144, help="points to time (noise)")
+    p.add_argument("--threads", type=_int_in(1, 1024), default=1, help="CPU threads (default 1)")
+    p.add_argument("--noise", choices=NOISE_FUNCTIONS, action="append", help="repeatable; default both")
+    p.add_argument("--device", choices=DEVICES, default="cpu")
+    p.add_argument("--batch", type=_int_in(1, 100_000), default=None,
+                   help="scenes per launch (render on cuda, default 64) or per step (train, default 16)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run one benchmark; a user's mistake is one line and exit status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.what == "view":
+            results = []
+            for noise in args.noise or ("perlin",):
+                results += bench_view(clicks=args.scenes, size=args.size, noise=noise)
+        elif args.what == "train":
+            results = bench_train(model=args.model, size=args.size, batch=args.batch or 16, steps=args.steps,
+                                  device=args.device, amp=args.amp)
+        elif args.what == "generate":
+            results = bench_generate(num=args.num, size=args.size, runs=args.runs,
+                                     noises=args.noise or NOISE_FUNCTIONS, workers=args.workers)
+        elif args.what == "render":
+            results = bench_render(size=args.size, scenes=args.scenes, threads=args.threads,
+                                   noises=args.noise or NOISE_FUNCTIONS, device=args.device, batch=args.batch or 64)
+        else:
+            results = bench_noise(points=args.points, threads=args.threads)
+    except UserError as exc:
+        print(f"fakeballoons bench: error: {exc}", file=sys.stderr)
+        return 2
+    print_results(results, as_json=args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Data sources: a DATA string resolved once, by one table from prefix to dataset factory.
+
+``DataConfig`` is the data part of a training run (written into its ``config.json``). Its
+``source`` is one of
+
+- ``synthetic`` or ``synthetic:NOISE``: scenes rendered on the fly (``FakeBalloons``) with the
+  run's scene configuration (``scene``, default: the report's), at the training size, the noise
+  function set by NOISE if given; on a GPU they are rendered there in whole batches;
+- ``coco:ROOT``: COCO 2017 as VOC-20 (``CocoVOC``), ``num_train`` / ``num_val`` images sampled;
+- ``voc:ROOT``: Pascal VOC 2012 (the directory holding ``VOCdevkit``);
+- ``folder:ROOT``: ``ROOT/{train,trainannot,val,valannot}`` image/mask folders
+  (``SegmentationFolder``), which need ``classes`` (and may set ``ignore_index`` and ``remap``);
+- a directory: a generated dataset or a folder in the report's original format (``FakeBalloonsFolder``).
+
+Adding a source is one row of ``SOURCES``. Every source gets the same ``(image, mask)``
+transforms (:mod:`.transforms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from ..config import NOISE_FUNCTIONS, SceneConfig, canonical_noise
+from ..errors import ConfigError, UserError
+from .transforms import Augment, pair_transforms
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where a run's training and validation pairs come from."""
+
+    source: str
+    scene: SceneConfig | None = None  # synthetic: the scene configuration (default: the report's)
+    classes: int | None = None  # folder: the number of classes, background included
+    ignore_index: int = 255  # folder: the mask value to ignore
+    remap: tuple[tuple[int, int], ...] = ()  # folder: mask values to replace first, e.g. ((11, 255),)
+
+    def __post_init__(self):
+        kind, arg = split_source(self.source)
+        SOURCES[kind].check(arg)
+        if kind == "folder" and self.classes is None:
+            raise ConfigError("classes", "DATA folder:... needs the number of classes, background included")
+        if self.classes is not None and not 1 <= self.classes <= 255:
+            raise ConfigError("classes", f"must be from 1 to 255, got {self.classes}")
+        if not 0 <= self.ignore_index <= 255:
+            raise ConfigError("ignore_index", f"must be from 0 to 255, got {self.ignore_index}")
+        for a, b in self.remap:
+            if not (0 <= a <= 255 and 0 <= b <= 255):
+                raise ConfigError("remap", f"values must be in 0..255, got {a}:{b}")
+        if self.scene is not None and kind != "synthetic":
+            raise ConfigError("scene", f"a scene configuration is for synthetic data, not {self.source!r}")
+
+    @property
+    def kind(self) -> str:
+        """The source's row of ``SOURCES``: "synthetic", "coco", "voc", "folder" or "directory"."""
+        return split_source(self.source)[0]
+
+
+@dataclass
+class Data:
+    """The opened datasets of a run; each yields (image uint8 (3, H, W), label int64 (H, W))."""
+
+    train: Dataset
+    val: Dataset
+    classes: list[str]  # names, background first; the model has len(classes) outputs
+    ignore_index: int
+    augment: Augment = field(default_factory=Augment)  # for batches rendered on a GPU
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a source factory is asked for: one split, at one size, with its transforms."""
+
+    data: DataConfig
+    arg: str  # the text after "prefix:"
+    split: str  # "train" or "val"
+    size: int
+    num_train: int  # synthetic: training pairs; coco: training images sampled
+    num_val: int  # synthetic: validation pairs; coco: validation images sampled
+    seed: int
+    transforms: Callable
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of data: ``open(request) -> Dataset``, and a check of its argument."""
+
+    open: Callable[[Request], Dataset]
+    help: str
+    check: Callable[[str], None] = lambda arg: None
+
+
+def synthetic_scene(data: DataConfig, size: int) -> SceneConfig:
+    """The scene configuration rendered for synthetic DATA at training size ``size``."""
+    noise = split_source(data.source)[1]
+    changes = {"height": size, "width": size}
+    if noise:
+        changes["noise"] = canonical_noise(noise)
+    return (data.scene or SceneConfig()).replace(**changes)
+
+
+def _synthetic(req: Request) -> Dataset:
+    from .datasets import FakeBalloons
+
+    # training pairs are indices [0, num_train), validation pairs the num_val after them
+    num = req.num_train + req.num_val
+    return FakeBalloons(synthetic_scene(req.data, req.size), num=num, seed=req.seed, split=req.split,
+                        val_fraction=req.num_val / num, transforms=req.transforms)
+
+
+def _check_noise(noise: str) -> None:
+    if noise and canonical_noise(noise) is None:
+        raise ConfigError("source", f"synthetic:NOISE takes a noise function, one of {list(NOISE_FUNCTIONS)}; "
+                                    f"got {noise!r}")
+
+
+def _coco(req: Request) -> Dataset:
+    from .downstream import CocoVOC
+
+    limit = req.num_train if req.split == "train" else req.num_val
+    return CocoVOC(req.arg, req.split, limit=limit, seed=req.seed, transforms=req.transforms)
+
+
+def _voc(req: Request) -> Dataset:
+    from .downstream import PascalVOC
+
+    return PascalVOC(req.arg, req.split, req.transforms)
+
+
+def _folder(req: Request) -> Dataset:
+    from .downstream import SegmentationFolder
+
+    root = Path(req.arg)
+    d = req.data
+    ds = SegmentationFolder(root / req.split, root / f"{req.split}annot", num_classes=d.classes,
+                            ignore_index=d.ignore_index, remap=dict(d.remap), transforms=req.transforms)
+    ds.check_labels()
+    return ds
+
+
+def _directory(req: Request) -> Dataset:
+    from .datasets import FakeBalloonsFolder
+
+    root = Path(req.arg)
+    if not root.exists():
+        raise UserError(f"DATA {req.arg} does not exist (give a dataset directory, synthetic:NOISE, "
+                        f"or one of {', '.join(p + ':ROOT' for p in SOURCES if p not in ('synthetic', 'directory'))})")
+    return FakeBalloonsFolder(root, req.split, transforms=req.transforms)
+
+
+def _check_path(arg: str) -> None:
+    if not arg:
+        raise ConfigError("source", "needs a path after the prefix, e.g. folder:/data/camvid")
+
+
+#: Every kind of data, by DATA prefix ("directory" is DATA without a known prefix).
+SOURCES: dict[str, Source] = {
+    "synthetic": Source(_synthetic, "scenes rendered on the fly (synthetic or synthetic:NOISE)", _check_noise),
+    "coco": Source(_coco, "COCO 2017 reduced to the 20 Pascal VOC classes (coco:ROOT)", _check_path),
+    "voc": Source(_voc, "Pascal VOC 2012 segmentation (voc:ROOT, the directory holding VOCdevkit)", _check_path),
+    "folder": Source(_folder, "image/mask folders ROOT/{train,trainannot,val,valannot} (folder:ROOT)", _check_path),
+    "directory": Source(_directory, "a generated dataset or a folder in the report's format (a path)", _check_path),
+}
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """("synthetic", "perlin") of "synthetic:perlin"; ("directory", PATH) of a path without a known prefix."""
+    prefix, sep, rest = source.partition(":")
+    if prefix in SOURCES and prefix != "directory":
+        return prefix, rest
+    return "directory", source
+
+
+def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed: int,
+              augment: Augment = Augment()) -> Data:
+    """Train and val datasets of ``data``: training pairs resized to ``size`` and augmented, validation
+    pairs resized. Checks what can be checked cheaply before any training (paths, label values)."""
+    kind, arg = split_source(data.source)
+    source = SOURCES[kind]
+    datasets = {}
+    for split, transforms in (("train", pair_transforms(size, augment)), ("val", pair_transforms(size))):
+        request = Request(data, arg, split, size, num_train, num_val, seed, transforms)
+        datasets[split] = source.open(request)
+    train, val = datasets["train"], datasets["val"]
+    if len(train) == 0 or len(val) == 0:
+        raise UserError(f"DATA {data.source}: the train and val splits must both be non-empty "
+                        f"(have {len(train)} and {len(val)})")
+    return Data(train, val, list(train.classes), int(train.ignore_index), augment)

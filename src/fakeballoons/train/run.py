@@ -1,0 +1,137 @@
+"""A training run as one frozen object, written to ``config.json`` and compared on resume in one place.
+
+``RunConfig`` is everything that defines a run: its data (``DataConfig``: source, scene
+configuration, folder options), how to train (``TrainConfig``, whose defaults are the report's
+recipe), what to initialise from and how (``init``, ``transfer``), and the device. It goes to and
+from JSON through the package's one codec (:mod:`fakeballoons.codec`), so a run written before an
+option existed reads back with that option's default, and ``RunConfig.difference`` is the only
+"is this the same run?" check.
+
+Training presets are JSON files in ``fakeballoons/configs/train/`` holding only what differs from
+the defaults, or from the preset they name as ``"base"``: ``paper`` (the report exactly) and
+``quick`` (sized for a 2-core CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .._version import __version__
+from ..codec import difference, from_plain, load_preset, to_plain
+from ..data.sources import DataConfig
+from ..errors import ConfigError
+from ..render import DEVICES
+from .models import MODELS
+from .transfer import TRANSFER_MODES
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("none", "poly")
+
+
+def _check(ok: bool, name: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(name, problem)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train and evaluate. Defaults: FCN-ResNet50, SGD lr 0.01, wd 1e-4, no momentum, no
+    schedule, batch 8, 10 epochs, 520x520 images, ImageNet normalisation, cross-entropy ignoring 255."""
+
+    PRESETS: ClassVar[str] = "train"
+
+    model: str = "fcn_resnet50"
+    aux_loss: bool = False  # torchvision's auxiliary head and loss (weight 0.5)
+    bn_momentum: float = 0.0  # BatchNorm running-statistics momentum; 0 keeps the model's own
+    epochs: int = 10
+    batch_size: int = 8
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 1e-4
+    schedule: str = "none"  # "poly": lr * (1 - step / steps) ** 0.9, per step
+    size: int = 520  # images (and label maps, nearest) resized to size x size
+    hflip: bool = False  # random horizontal flips of training pairs
+    amp: bool = False  # bfloat16 autocast
+    workers: int = 2  # DataLoader worker processes
+    seed: int = 0
+    num_train: int = 9000  # synthetic data: training pairs; COCO: training images sampled
+    num_val: int = 1000  # synthetic data: validation pairs (after the training ones); COCO: images sampled
+    bootstrap: int = 1000  # bootstrap resamples for the 95% intervals
+
+    def __post_init__(self):
+        _check(self.model in MODELS, "model", f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+        for name in ("epochs", "workers", "bootstrap", "seed"):
+            _check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+        for name in ("batch_size", "size", "num_train", "num_val"):
+            _check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "momentum", "weight_decay", "bn_momentum"):
+            _check(math.isfinite(getattr(self, name)), name, f"must be a finite number, got {getattr(self, name)!r}")
+        _check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        _check(0.0 <= self.bn_momentum <= 1.0, "bn_momentum",
+               f"must be in [0, 1] (0 keeps the model's own), got {self.bn_momentum}")
+        _check(self.momentum >= 0, "momentum", f"must be >= 0, got {self.momentum}")
+        _check(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        _check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        _check(self.schedule in SCHEDULES, "schedule", f"must be one of {list(SCHEDULES)}, got {self.schedule!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return from_plain(cls, data)
+
+    def with_changes(self, **changes) -> TrainConfig:
+        """A copy with some fields changed; a value of None leaves its field as it is, and an
+        unknown field is an error naming it (a misspelt option must not silently do nothing)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        for key in changes:
+            if key not in known:
+                raise ConfigError(key, f"known keys here: {', '.join(sorted(known))}", unknown=True)
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_train_preset(name: str) -> TrainConfig:
+    """A training preset by name (``paper``, ``quick``, ...) or a path to a JSON file of the same form."""
+    return load_preset(TrainConfig, name, "training preset")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run."""
+
+    data: DataConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    init: str | None = None  # checkpoint to initialise from
+    transfer: str = "auto"  # with init: what is carried over (see train/transfer.py)
+    device: str = "cpu"
+
+    #: Fields that may change when a run is resumed: more epochs continue it.
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("train.epochs",)
+
+    def __post_init__(self):
+        _check(self.transfer in TRANSFER_MODES, "transfer",
+               f"must be one of {list(TRANSFER_MODES)}, got {self.transfer!r}")
+        _check(self.device in DEVICES, "device", f"must be one of {list(DEVICES)}, got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``config.json`` holds: the run, and the package version that made it."""
+        return {"package_version": __version__, **to_plain(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Read back :meth:`to_dict` (any package version); missing options take their defaults."""
+        if not isinstance(data, dict):
+            raise ConfigError("", f"must be an object, got {type(data).__name__}")
+        return from_plain(cls, {k: v for k, v in data.items() if k != "package_version"})
+
+    def difference(self, other: RunConfig) -> str | None:
+        """Why ``other`` (there) and this run (here) may not share a run directory, or None."""
+        return difference(self, other, ignore=self.RESUMABLE)
+
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "RunConfig", "TrainConfig", "load_train_preset"]
