@@ -13,13 +13,14 @@ local y axis, sized by up to three floats (p0, p1, p2):
 ==  =========  ==================================================================================
 
 Unused parameters are ignored. ``build_shapes(jit)`` defines ``hit`` and ``normal`` with the given
-decorator, like :func:`fakeballoons.render.kernels.build`: once with ``numba.njit`` for the CPU and
-once with ``numba.cuda.jit(device=True)``, plain float64 scalar arithmetic either way. The NumPy
-helpers (``bounding_radius``, ``support``, ``validate_params``) are for the packer, on the host.
+decorator, as :func:`fakeballoons.render.kernels.build` does: ``numba.njit`` for the CPU,
+``numba.cuda.jit(device=True)`` for CUDA, plain float64 scalar arithmetic either way. The NumPy
+helpers ``bounding_radius``, ``support`` and ``validate_params`` are for the packer.
 
-References: Inigo Quilez, "Intersectors" (https://iquilezles.org/articles/intersectors/) and his
-shadertoy iTorus (https://www.shadertoy.com/view/4sBGDy) for the torus quartic; the convex shapes
-are written here as line-interval clipping instead of iq's per-face code (see ``hit``).
+References: Inigo Quilez, https://iquilezles.org/articles/intersectors/ and his shadertoys (box
+ld23DV, capped cylinder 4lcSRn, capped cone llcfRf, capsule Xt3SzX, ellipsoid MlsSzn, torus
+4sBGDy). The convex shapes are written here as clipping of the line's interval rather than iq's
+per-face code, and the torus quartic is solved by Descartes' factorisation (see ``line_torus``).
 """
 
 from __future__ import annotations
@@ -95,12 +96,7 @@ def build_shapes(jit) -> SimpleNamespace:
     @jit
     def line_ellipsoid(a, b, c, ox, oy, oz, ux, uy, uz):
         # Scaled to the unit sphere: |o / axes + t u / axes|^2 <= 1.
-        ex = ux / a
-        ey = uy / b
-        ez = uz / c
-        fx = ox / a
-        fy = oy / b
-        fz = oz / c
+        ex, ey, ez, fx, fy, fz = ux / a, uy / b, uz / c, ox / a, oy / b, oz / c
         lo, hi, _, _ = quad_le0(ex * ex + ey * ey + ez * ez, fx * ex + fy * ey + fz * ez,
                                 fx * fx + fy * fy + fz * fz - 1.0)
         return lo, hi
@@ -109,10 +105,8 @@ def build_shapes(jit) -> SimpleNamespace:
     def line_box(a, b, c, ox, oy, oz, ux, uy, uz):
         lo, hi = slab(ox, ux, a)
         lo2, hi2 = slab(oy, uy, b)
-        lo = max(lo, lo2)
-        hi = min(hi, hi2)
-        lo2, hi2 = slab(oz, uz, c)
-        return max(lo, lo2), min(hi, hi2)
+        lo3, hi3 = slab(oz, uz, c)
+        return max(max(lo, lo2), lo3), min(min(hi, hi2), hi3)
 
     @jit
     def line_cylinder(r, h, ox, oy, oz, ux, uy, uz):
@@ -152,9 +146,9 @@ def build_shapes(jit) -> SimpleNamespace:
     def quartic_root(t, a3, a2, a1, a0, max_step):
         """Polish a root of t^4 + a3 t^3 + a2 t^2 + a1 t + a0 by Newton steps no longer than max_step.
 
-        The closed form is only good to ~1e-8 near double roots and loses digits elsewhere; a few
-        Newton steps restore full precision. The step bound keeps a spurious root (a near-tangent
-        pair the closed form reports as real) from jumping across the tube to an unrelated place.
+        The closed form is only good to ~sqrt(eps) near double roots, and its resolvent root can
+        lose digits; Newton restores full precision. The step bound keeps a spurious root (a
+        near-tangent complex pair reported as real) from jumping off to an unrelated place.
         """
         for _ in range(n_newton):
             f = (((t + a3) * t + a2) * t + a1) * t + a0
@@ -182,10 +176,7 @@ def build_shapes(jit) -> SimpleNamespace:
         sc = 1.0 / (big_r + small_r)
         rr = small_r * sc
         big_r2 = (big_r * sc) ** 2
-        ox *= sc
-        oy *= sc
-        oz *= sc
-        tmin *= sc
+        ox, oy, oz, tmin = ox * sc, oy * sc, oz * sc, tmin * sc
         m = ox * ox + oy * oy + oz * oz
         n = ox * ux + oy * uy + oz * uz  # ~0: hit() starts rays at their closest point to the centre
         h = n * n - m + 1.0
@@ -211,8 +202,7 @@ def build_shapes(jit) -> SimpleNamespace:
         disc = 0.25 * qq * qq + pp * pp * pp / 27.0
         if disc < 0.0:  # three real roots (pp < 0): the trigonometric form, k = 0 is the largest
             s = math.sqrt(-pp / 3.0)
-            y = 2.0 * s * math.cos(math.acos(min(max(-0.5 * qq / (s * s * s), -1.0), 1.0)) / 3.0)
-            z = y - c2 / 3.0
+            z = 2.0 * s * math.cos(math.acos(min(max(-0.5 * qq / (s * s * s), -1.0), 1.0)) / 3.0) - c2 / 3.0
         else:  # one real root (Cardano, the cube root taken where nothing cancels)
             w = -0.5 * qq - math.copysign(math.sqrt(disc), qq)
             cr = math.copysign(abs(w) ** (1.0 / 3.0), w)
@@ -235,10 +225,7 @@ def build_shapes(jit) -> SimpleNamespace:
         # the resolvent. z and e2 carry absolute errors ~eps, so q / a is the better conditioned when
         # z > e2 and sqrt(e2) otherwise; a ray through the axis (q = 0, z = 0) needs the latter.
         e2 = (p + z) * (p + z) - 4.0 * r0
-        if z > e2:
-            dlt = q / a
-        else:
-            dlt = math.copysign(math.sqrt(max(e2, 0.0)), q)
+        dlt = q / a if z > e2 else math.copysign(math.sqrt(max(e2, 0.0)), q)
         b = 0.5 * (p + z - dlt)
         c = 0.5 * (p + z + dlt)
         best = big
@@ -269,13 +256,9 @@ def build_shapes(jit) -> SimpleNamespace:
         dd = math.sqrt(dx * dx + dy * dy + dz * dz)
         if not dd > 0.0:
             return -1.0
-        ux = dx / dd
-        uy = dy / dd
-        uz = dz / dd
+        ux, uy, uz = dx / dd, dy / dd, dz / dd
         s = -(ox * ux + oy * uy + oz * uz)
-        cx = ox + s * ux
-        cy = oy + s * uy
-        cz = oz + s * uz
+        cx, cy, cz = ox + s * ux, oy + s * uy, oz + s * uz
         if kind == 5:
             tp = line_torus(p0, p1, cx, cy, cz, ux, uy, uz, -s)
         else:
@@ -289,13 +272,8 @@ def build_shapes(jit) -> SimpleNamespace:
                 lo, hi = line_cone(p0, p1, cx, cy, cz, ux, uy, uz)
             else:
                 lo, hi = line_capsule(p0, p1, cx, cy, cz, ux, uy, uz)
-            if lo > hi:
-                tp = big
-            elif lo > -s:
-                tp = lo
-            elif hi > -s:
-                tp = hi
-            else:
+            tp = lo if lo > -s else hi  # entry, or the exit of a ray that starts inside
+            if lo > hi or tp <= -s:
                 tp = big
         if tp >= big:
             return -1.0
@@ -315,9 +293,7 @@ def build_shapes(jit) -> SimpleNamespace:
         if kind == 0:  # gradient of |p / axes|^2
             return unit(px / (p0 * p0), py / (p1 * p1), pz / (p2 * p2))
         if kind == 1:  # the face whose |p_i| / extent_i is largest (ties: x before y before z)
-            ax = abs(px) / p0
-            ay = abs(py) / p1
-            az = abs(pz) / p2
+            ax, ay, az = abs(px) / p0, abs(py) / p1, abs(pz) / p2
             if ax >= ay and ax >= az:
                 return math.copysign(1.0, px), 0.0, 0.0
             if ay >= az:
@@ -353,7 +329,7 @@ def build_shapes(jit) -> SimpleNamespace:
 
 # ------------------------------------------------------------------ host helpers (NumPy)
 
-_USED = (3, 3, 2, 2, 2, 2)  # parameters each family reads
+# The parameters each family reads, by name.
 _NAMES = (("semi-axis p0", "semi-axis p1", "semi-axis p2"), ("half-extent p0", "half-extent p1", "half-extent p2"),
           ("radius p0", "half-height p1"), ("base radius p0", "half-height p1"),
           ("radius p0", "half-length p1"), ("major radius p0", "minor radius p1"))
@@ -374,14 +350,14 @@ def _select(kind, values):
 
 
 def bounding_radius(kind, p0, p1, p2):
-    """Radius of the smallest origin-centred sphere holding the shape (vectorised over all arguments).
+    """Radius of the smallest origin-centred sphere holding the shape.
 
     Args:
-        kind: shape id(s), 0..5.
+        kind: shape id(s), 0..5; every argument broadcasts against the others.
         p0, p1, p2: the family's parameters (see the module docstring).
 
     Returns:
-        float64 array of the broadcast shape (a scalar for scalar arguments).
+        float64 array of the broadcast shape, a NumPy scalar for scalar arguments.
     """
     p0, p1, p2 = (np.asarray(p, dtype=np.float64) for p in (p0, p1, p2))
     return _select(kind, (
@@ -395,18 +371,18 @@ def bounding_radius(kind, p0, p1, p2):
 
 
 def support(kind, p0, p1, p2, ux, uy, uz):
-    """Support function max_{x in shape} x.u, exact for every family (vectorised over all arguments).
+    """Support function max over points x of the shape of x.u, exact for every family.
 
-    For unit u this is how far the shape reaches along u; the renderer rests a rotated object on
-    the ground with it. Every formula is positively homogeneous in u, so u need not be unit.
+    For unit u, how far the shape reaches along u (to rest a rotated object on the ground). Every
+    formula is positively homogeneous in u, so u need not be unit.
 
     Args:
-        kind: shape id(s), 0..5.
+        kind: shape id(s), 0..5; every argument broadcasts against the others.
         p0, p1, p2: the family's parameters.
-        ux, uy, uz: direction(s), object space.
+        ux, uy, uz: direction(s) in object space.
 
     Returns:
-        float64 array of the broadcast shape (a scalar for scalar arguments).
+        float64 array of the broadcast shape, a NumPy scalar for scalar arguments.
     """
     p0, p1, p2, ux, uy, uz = (np.asarray(v, dtype=np.float64) for v in (p0, p1, p2, ux, uy, uz))
     uxz = np.hypot(ux, uz)  # = sqrt(1 - uy^2) for unit u, without its cancellation near the poles
@@ -422,24 +398,22 @@ def support(kind, p0, p1, p2, ux, uy, uz):
 
 
 def validate_params(kind, p0, p1, p2) -> None:
-    """Raise ValueError unless (p0, p1, p2) describe a real shape of family ``kind`` (vectorised).
+    """Raise ValueError unless (p0, p1, p2) describe a real shape of family ``kind``.
 
-    Sizes a family uses must be finite and > 0, except a capsule's half-length, which may be 0
-    (a sphere); a torus needs p1 < p0 (a tube thicker than the ring closes the hole and the
-    surface self-intersects). Parameters a family does not use are ignored.
+    Vectorised like ``bounding_radius``. The sizes a family uses must be finite and > 0, and a
+    torus needs p1 < p0 (a thicker tube closes the hole and the surface self-intersects).
+    Parameters a family does not use are ignored.
     """
     k, p0, p1, p2 = np.broadcast_arrays(_kinds(kind), *(np.asarray(p, dtype=np.float64) for p in (p0, p1, p2)))
-    params = (p0, p1, p2)
     for fam, name in enumerate(SHAPES):
         sel = k == fam
         if not sel.any():
             continue
-        for j in range(_USED[fam]):
-            v = params[j][sel]
-            bad = ~np.isfinite(v) | ((v < 0.0) if (fam == CAPSULE and j == 1) else (v <= 0.0))
+        for label, p in zip(_NAMES[fam], (p0, p1, p2)):
+            v = p[sel]
+            bad = ~(np.isfinite(v) & (v > 0.0))
             if bad.any():
-                need = "finite and >= 0" if (fam == CAPSULE and j == 1) else "finite and > 0"
-                raise ValueError(f"{name} {_NAMES[fam][j]} must be {need}, got {v[bad][0]!r}")
+                raise ValueError(f"{name} {label} must be finite and > 0, got {v[bad][0]!r}")
         if fam == TORUS:
             bad = p1[sel] >= p0[sel]
             if bad.any():
