@@ -50,7 +50,7 @@ def _restoring_threads(fn):
 
 @_restoring_threads
 def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOISE_FUNCTIONS,
-                 seed: int = 0, device: str = "cpu", batch: int = 64) -> list[dict]:
+                 seed: int = 0, device: str = "cpu", batch: int = 64, scene: str | None = None) -> list[dict]:
     """Rendering throughput, per noise function.
 
     - ``pack_sampled`` (every device): sampling and packing ``batch`` scenes on one CPU thread, the
@@ -64,13 +64,16 @@ def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOI
       run of four batches; median. Its scenes/s is the headline figure.
     """
     results = []
+    from fakeballoons.cli import load_scene
+
     for noise in noises:
-        config = SceneConfig(height=size, width=size, noise=noise)
+        config = load_scene(scene).replace(height=size, width=size, noise=noise)
         runs = max(scenes // batch, 5)
         batch_indices = lambda j: range(j * batch, (j + 1) * batch)  # noqa: E731
         pack_sampled(config, seed, batch_indices(0))  # warm-up: compile or load the packer
         med, _ = _median_seconds(lambda j: pack_sampled(config, seed, batch_indices(j)), runs)
-        results.append({"what": "pack_sampled", "device": "cpu", "noise": noise, "size": size,
+        results.append({"what": "pack_sampled", "scene": scene or "report", "device": "cpu", "noise": noise,
+                        "size": size,
                         "batch": batch, "runs": runs, "median_batch_ms": round(med * 1e3, 2),
                         "scenes_per_s": round(batch / med, 1)})
         if device == "cpu":
@@ -79,7 +82,8 @@ def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOI
             all_scenes = [sample_scene(config, seed, i) for i in range(scenes)]
             med, times = _median_seconds(lambda i: render(all_scenes[i], config), scenes)
             results.append({
-                "what": "render", "device": "cpu", "threads": threads, "noise": noise, "size": size,
+                "what": "render", "scene": scene or "report", "device": "cpu", "threads": threads, "noise": noise,
+                "size": size,
                 "scenes": scenes, "median_ms": round(med * 1e3, 2),
                 "min_ms": round(min(times) * 1e3, 2), "max_ms": round(max(times) * 1e3, 2),
                 "scenes_per_s": round(1.0 / med, 2),
@@ -287,6 +291,7 @@ def _parser():
     p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument("--batch", type=_int_in(1, 100_000), default=None,
                    help="scenes per launch (render on cuda, default 64) or per step (train, default 16)")
+    p.add_argument("--scene", metavar="NAME|FILE", help="scene preset or JSON file (render; default: the report's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -307,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                                      noises=args.noise or NOISE_FUNCTIONS, workers=args.workers)
         elif args.what == "render":
             results = bench_render(size=args.size, scenes=args.scenes, threads=args.threads,
-                                   noises=args.noise or NOISE_FUNCTIONS, device=args.device, batch=args.batch or 64)
+                                   noises=args.noise or NOISE_FUNCTIONS, device=args.device, batch=args.batch or 64,
+                                   scene=args.scene)
         else:
             results = bench_noise(points=args.points, threads=args.threads)
     except UserError as exc:

@@ -13,13 +13,13 @@ from unittest import mock
 # The argument types the launchers pass: Python ints and bools, C-contiguous arrays; the instance
 # map is uint16 in the simulator and its int16 view on a GPU (see fakeballoons/render/cuda.py).
 RENDER_SIGNATURE = ("void(int64, int64, int64, int64, int64, float64[::1], float64[:, ::1], int64[::1], "
-                    "int64[::1], float64[::1], int64, float64[:, ::1], boolean, int64, uint8[:, :, :, ::1], "
-                    "uint8[:, :, ::1], {instance}[:, :, ::1])")
+                    "int64[::1], float64[::1], int64, float64[:, ::1], boolean, int64, int64[::1], "
+                    "uint8[:, :, :, ::1], uint8[:, :, ::1], {instance}[:, :, ::1])")
 NOISE_SIGNATURE = "void(float64[:, ::1], int64, float64[::1])"
 
 
 def compile_ptx(cc: tuple[int, int] = (9, 0), instance: str = "int16") -> dict[str, str]:
-    """PTX of both kernels for compute capability ``cc``.
+    """PTX of the kernels (render, its general build, noise) for compute capability ``cc``.
 
     numba-cuda compiles device functions for the current device's compute capability; with no
     device, that lookup is pointed at ``cc`` while this runs, on device functions built for this
@@ -28,9 +28,10 @@ def compile_ptx(cc: tuple[int, int] = (9, 0), instance: str = "int16") -> dict[s
     from numba import cuda
     from numba.cuda import dispatcher
 
-    from fakeballoons.render.cuda import _build_kernel_sources
+    from fakeballoons.render.cuda import _noise_kernel_source, _render_kernel_source
 
+    signature = RENDER_SIGNATURE.format(instance=instance)
     with mock.patch.object(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=cc)):
-        render_kernel, noise_kernel = _build_kernel_sources()
-        return {"render": cuda.compile_ptx(render_kernel, RENDER_SIGNATURE.format(instance=instance), cc=cc)[0],
-                "noise": cuda.compile_ptx(noise_kernel, NOISE_SIGNATURE, cc=cc)[0]}
+        return {"render": cuda.compile_ptx(_render_kernel_source(False), signature, cc=cc)[0],
+                "render_general": cuda.compile_ptx(_render_kernel_source(True), signature, cc=cc)[0],
+                "noise": cuda.compile_ptx(_noise_kernel_source(), NOISE_SIGNATURE, cc=cc)[0]}

@@ -149,7 +149,7 @@ def cmd_preview(args) -> int:
     if len(ds) == 0:
         raise UserError(f"{args.dataset}: split {args.split!r} is empty")
     pairs = [ds[i] for i in range(min(args.count, len(ds)))]
-    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns))
+    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns, thumb=args.thumb))
     return 0
 
 
@@ -307,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="train", choices=SPLITS)
     p.add_argument("--count", type=_int_in(1, 1000), default=16)
     p.add_argument("--columns", type=_int_in(1, 100), default=4)
+    p.add_argument("--thumb", type=_int_in(16, 1024), default=192, help="thumbnail edge in pixels (default 192)")
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("train", help="train and evaluate a segmentation model",

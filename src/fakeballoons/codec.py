@@ -28,8 +28,8 @@ from typing import Any
 
 from .errors import ConfigError, UserError
 
-__all__ = ["difference", "extension", "from_plain", "load_preset", "parse_json", "preset_names", "resolve_base",
-           "to_plain"]
+__all__ = ["check_number", "check_range", "difference", "extension", "from_plain", "load_preset", "parse_json",
+           "preset_names", "resolve_base", "to_plain"]
 
 #: Keys a configuration object in JSON may carry besides its fields: free text, and the preset it extends.
 DESCRIPTION, BASE = "description", "base"
@@ -71,6 +71,30 @@ def _fail(path: str, problem: str) -> typing.NoReturn:
     raise ConfigError(path, problem)
 
 
+def check_number(path: str, value: float, lo: float | None = None, hi: float | None = None,
+                 strict_lo: bool = False) -> None:
+    """A finite number within [lo, hi] (or (lo, hi] with ``strict_lo``), else a ConfigError naming ``path``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _fail(path, f"must be a finite number, got {value!r}")
+    if lo is not None and (value < lo or (strict_lo and value == lo)):
+        _fail(path, f"must be {'>' if strict_lo else '>='} {lo}, got {value}")
+    if hi is not None and value > hi:
+        _fail(path, f"must be <= {hi}, got {value}")
+
+
+def check_range(path: str, value: tuple[float, float], lo: float | None = None, hi: float | None = None) -> None:
+    """A (low, high) pair of finite numbers with low <= high within [lo, hi], else a ConfigError."""
+    a, b = value
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        _fail(path, f"must be finite, got {list(value)}")
+    if a > b:
+        _fail(path, f"lower bound {a} is above upper bound {b}")
+    if lo is not None and a < lo:
+        _fail(path, f"must be >= {lo}, got {list(value)}")
+    if hi is not None and b > hi:
+        _fail(path, f"must be <= {hi}, got {list(value)}")
+
+
 def from_plain(tp: Any, value: Any, path: str = "") -> Any:
     """An instance of the annotated type ``tp`` from JSON data; errors name ``path``."""
     if dataclasses.is_dataclass(tp):
@@ -95,9 +119,18 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None and len(args) < len(typing.get_args(tp)):
             return None
-        if len(args) != 1:
-            raise TypeError(f"unsupported annotation {tp}")  # only Optional[T] is used
-        return from_plain(args[0], value, path)
+        if len(args) == 1:
+            return from_plain(args[0], value, path)
+        # A JSON object can only be one of the dataclasses; anything else one of the plain types.
+        candidates = [a for a in args if dataclasses.is_dataclass(a) == isinstance(value, dict)]
+        for candidate in candidates[:-1]:
+            try:
+                return from_plain(candidate, value, path)
+            except ConfigError:
+                continue
+        if candidates:
+            return from_plain(candidates[-1], value, path)
+        _fail(path, f"must be {' or '.join(_describe(a) for a in args)}, got {value!r}")
     if origin is typing.Literal:
         choices = typing.get_args(tp)
         if value not in choices:
@@ -131,6 +164,12 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
             _fail(path, f"must be a string, got {value!r}")
         return value
     raise TypeError(f"unsupported annotation {tp} at {path or 'config'}")
+
+
+def _describe(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "an object"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
 # ----------------------------------------------------------------------------- presets

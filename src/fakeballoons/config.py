@@ -8,21 +8,33 @@ every check names the offending field (``sampling.object_scale``,
 
 from __future__ import annotations
 
-import colorsys
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
-from .codec import from_plain, parse_json, to_plain
+from .classes import (
+    DEFAULT_CLASSES,
+    SHAPES,
+    TEXTURES,
+    ClassPrior,
+    ClassTable,
+    distinct_colours,
+    hsl_colour,
+    label_colour,
+)
+from .codec import check_number, check_range, extension, from_plain, parse_json, to_plain
 from .errors import ConfigError
 
 __all__ = [
+    "ROTATIONS",
     "AntialiasConfig",
     "CameraConfig",
     "ClassPrior",
+    "ClassTable",
+    "GroundConfig",
     "LightConfig",
     "NOISE_FUNCTIONS",
     "canonical_noise",
@@ -31,6 +43,11 @@ __all__ = [
     "hsl_colour",
     "label_colour",
 ]
+
+#: Object orientations: none (the report's axis-aligned objects), uniform over all rotations, or a
+#: rotation by up to ``rotation_max`` degrees about the camera's viewing axis (in the image plane)
+#: or about the vertical (world y).
+ROTATIONS = ("none", "uniform", "view", "vertical")
 
 #: Canonical noise names, in the kernels' numbering; "sc" is sparse convolution noise.
 NOISE_FUNCTIONS = ("perlin", "sc")
@@ -52,48 +69,12 @@ MSAA_PATTERNS = {
 }
 
 
-def hsl_colour(hue: float) -> tuple[float, float, float]:
-    """RGB in [0, 1] of HSL(hue, 1, 0.5), hue in degrees (taken modulo 360)."""
-    return colorsys.hls_to_rgb((hue % 360.0) / 360.0, 0.5, 1.0)
-
-
-def label_colour(hue: float) -> tuple[int, int, int]:
-    """8-bit RGB of HSL(hue, 1, 0.5), computed exactly and rounded half to even.
-
-    Exact arithmetic matters: for hue 350 the blue channel is exactly 42.5, which floating point
-    evaluates to 42.50000000000008 and rounds to 43; the report's label files hold 42.
-    """
-    h = Fraction(hue) % 360 / 60
-    x = 1 - abs(h % 2 - 1)  # the second-largest channel; the largest is 1, the smallest 0
-    sector = int(h)
-    rgb = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][sector]
-    return tuple(round(Fraction(c) * 255) for c in rgb)  # type: ignore[return-value]
-
-
 def _fail(path: str, message: str) -> typing.NoReturn:
     raise ConfigError(path, message)
 
 
-def _check_range(path: str, value: tuple[float, float], lo: float | None = None, hi: float | None = None):
-    a, b = value
-    if not (math.isfinite(a) and math.isfinite(b)):
-        _fail(path, f"must be finite, got {list(value)}")
-    if a > b:
-        _fail(path, f"lower bound {a} is above upper bound {b}")
-    if lo is not None and a < lo:
-        _fail(path, f"must be >= {lo}, got {list(value)}")
-    if hi is not None and b > hi:
-        _fail(path, f"must be <= {hi}, got {list(value)}")
-
-
-def _check_number(path: str, value: float, lo: float | None = None, hi: float | None = None,
-                  strict_lo: bool = False):
-    if not math.isfinite(value):
-        _fail(path, f"must be finite, got {value}")
-    if lo is not None and (value < lo or (strict_lo and value == lo)):
-        _fail(path, f"must be {'>' if strict_lo else '>='} {lo}, got {value}")
-    if hi is not None and value > hi:
-        _fail(path, f"must be <= {hi}, got {value}")
+_check_range = check_range
+_check_number = check_number
 
 
 @dataclass(frozen=True)
@@ -106,6 +87,9 @@ class CameraConfig:
     fov_y: float = 90.0  # vertical field of view, degrees
 
     def validate(self, path: str = "camera") -> None:
+        for name in ("eye", "target", "up"):
+            for i, v in enumerate(getattr(self, name)):
+                _check_number(f"{path}.{name}[{i}]", v)
         _check_number(f"{path}.fov_y", self.fov_y, 0.0, 179.0, strict_lo=True)
         fwd = [t - e for t, e in zip(self.target, self.eye)]
         if math.hypot(*fwd) == 0.0:
@@ -122,45 +106,12 @@ class LightConfig:
 
     position: tuple[float, float, float] = (0.0, 0.0, 2.0)
     ambient: float = 0.1  # ka
+    shadows: bool = extension(False)  # hard shadows: shadow rays against every object (and the ground)
 
     def validate(self, path: str = "light") -> None:
+        for i, v in enumerate(self.position):
+            _check_number(f"{path}.position[{i}]", v)
         _check_number(f"{path}.ambient", self.ambient, 0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class ClassPrior:
-    """Gaussian prior of one object class over hue (degrees), elongation and noise scale."""
-
-    name: str
-    hue: float
-    elongation: float
-    noise_scale: float
-    hue_std: float = 50.0
-    elongation_std: float = 0.05
-    noise_scale_std: float = 5.0
-    weight: float = 1.0  # relative probability of the class
-
-    @property
-    def colour(self) -> tuple[int, int, int]:
-        """Label colour: HSL(hue, 1, 0.5) as 8-bit RGB, exact and rounded half to even (SPEC table)."""
-        return label_colour(self.hue)
-
-    def validate(self, path: str) -> None:
-        if not self.name:
-            _fail(f"{path}.name", "must be a non-empty string")
-        _check_number(f"{path}.hue", self.hue)
-        _check_number(f"{path}.elongation", self.elongation, 0.0, 1.0)
-        _check_number(f"{path}.noise_scale", self.noise_scale, 0.0, strict_lo=True)
-        for name in ("hue_std", "elongation_std", "noise_scale_std"):
-            _check_number(f"{path}.{name}", getattr(self, name), 0.0)
-        _check_number(f"{path}.weight", self.weight, 0.0, strict_lo=True)
-
-
-DEFAULT_CLASSES = (
-    ClassPrior("class1", 150.0, 0.55, 5.0),
-    ClassPrior("class2", 250.0, 0.45, 17.5),
-    ClassPrior("class3", 350.0, 0.50, 30.0),
-)
 
 
 @dataclass(frozen=True)
@@ -177,6 +128,9 @@ class SamplingConfig:
     specular: tuple[float, float] = (0.0, 0.5)  # ks
     shininess: tuple[float, float] = (10.0, 100.0)
     min_noise_scale: float = 1.0  # noise scales are clamped to at least this
+    rotation: str = extension("none")  # object orientations: one of ROTATIONS
+    rotation_max: float = extension(180.0)  # degrees: the largest angle of "view" and "vertical" rotations
+    thickness: tuple[float, float] = extension((0.25, 0.5))  # torus tube / capsule radius, as a fraction
 
     def validate(self, path: str = "sampling") -> None:
         _check_range(f"{path}.num_objects", self.num_objects, 0, 10_000)
@@ -190,6 +144,32 @@ class SamplingConfig:
         _check_range(f"{path}.specular", self.specular, 0.0)
         _check_range(f"{path}.shininess", self.shininess, 0.0)
         _check_number(f"{path}.min_noise_scale", self.min_noise_scale, 0.0)
+        if self.rotation not in ROTATIONS:
+            _fail(f"{path}.rotation", f"must be one of {list(ROTATIONS)}, got {self.rotation!r}")
+        _check_number(f"{path}.rotation_max", self.rotation_max, 0.0, 180.0)
+        _check_range(f"{path}.thickness", self.thickness, 0.0, 0.95)
+        if self.thickness[0] <= 0.0:
+            _fail(f"{path}.thickness", f"must be > 0, got {list(self.thickness)}")
+
+
+@dataclass(frozen=True)
+class GroundConfig:
+    """A horizontal ground plane y = ``height`` under the objects: grey, noise-textured, lit by the
+    light and receiving shadows, label 0 (background). Objects rest on it, or float above it by a
+    distance drawn from ``lift``; their x and z come from the sampling ranges."""
+
+    height: float = -1.0
+    noise_scale: float = 4.0  # texture t = 0.5 noise(r (x, z, 0)) + 0.5 at the world point (x, y, z)
+    albedo: float = 0.7  # grey level of the lit ground
+    diffuse: float = 0.8  # kd of the ground
+    lift: tuple[float, float] = (0.0, 0.0)
+
+    def validate(self, path: str = "ground") -> None:
+        _check_number(f"{path}.height", self.height)
+        _check_number(f"{path}.noise_scale", self.noise_scale, 0.0)
+        _check_number(f"{path}.albedo", self.albedo, 0.0, 1.0)
+        _check_number(f"{path}.diffuse", self.diffuse, 0.0, 1.0)
+        _check_range(f"{path}.lift", self.lift, 0.0)
 
 
 @dataclass(frozen=True)
@@ -224,10 +204,19 @@ class SceneConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     classes: tuple[ClassPrior, ...] = DEFAULT_CLASSES
     antialias: AntialiasConfig = field(default_factory=AntialiasConfig)
+    # Extensions beyond the report (off by default, and then left out of the JSON):
+    class_table: ClassTable | None = extension(None)  # generated classes, in place of ``classes``
+    texture: str = extension("normal")  # where objects are textured: one of TEXTURES (classes may override)
+    ground: GroundConfig | None = extension(None)
 
     def __post_init__(self):
         if canonical_noise(self.noise):
             object.__setattr__(self, "noise", canonical_noise(self.noise))
+        if self.class_table is not None:
+            self.class_table.validate()
+            if self.classes != DEFAULT_CLASSES and self.classes != _generated(self.class_table):
+                _fail("class_table", "give either classes or class_table, not both")
+            object.__setattr__(self, "classes", _generated(self.class_table))
         self.validate()
 
     @property
@@ -253,13 +242,35 @@ class SceneConfig:
         if 0 <= self.antialias.ignore_index <= self.num_classes:
             _fail("antialias.ignore_index",
                   f"{self.antialias.ignore_index} collides with a label (0..{self.num_classes})")
+        if self.texture not in TEXTURES:
+            _fail("texture", f"must be one of {list(TEXTURES)}, got {self.texture!r}")
+        if self.ground is not None:
+            self.ground.validate()
+
+    @property
+    def label_colours(self) -> list[tuple[int, int, int]]:
+        """The label colour of each class (1..K): its own, or HSL(mean hue, 1, 0.5); a class whose
+        hue has no mean gets a distinct colour by its index."""
+        fallback = distinct_colours(self.num_classes)
+        return [c.colour or fallback[k] for k, c in enumerate(self.classes)]
+
+    @functools.cached_property
+    def extended(self) -> bool:
+        """True when any extension beyond the report's scene model is in use (then scenes draw
+        the extension attributes too, and render with the general kernel)."""
+        s = self.sampling
+        return (self.class_table is not None or self.texture != "normal" or self.ground is not None
+                or self.light.shadows or s.rotation != "none" or not all(c.plain for c in self.classes))
 
     def replace(self, **changes) -> SceneConfig:
         """A copy with some top-level fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)
+        data = to_plain(self)
+        if self.class_table is not None:
+            del data["classes"]  # generated from the table
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         import json
@@ -274,3 +285,11 @@ class SceneConfig:
     @classmethod
     def from_json(cls, text: str) -> SceneConfig:
         return cls.from_dict(parse_json(text, "config"))
+
+
+@functools.lru_cache(maxsize=16)
+def _generated(table: ClassTable) -> tuple[ClassPrior, ...]:
+    return table.generate()
+
+
+__all__ += ["SHAPES", "TEXTURES", "distinct_colours", "hsl_colour", "label_colour"]

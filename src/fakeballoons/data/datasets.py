@@ -161,7 +161,7 @@ class FakeBalloonsFolder(Dataset):
             self.config = SceneConfig(classes=tuple(classes))
         self.classes = ["background"] + [c.name for c in self.config.classes]
         self.ignore_index = self.config.antialias.ignore_index
-        self.colours = [c.colour for c in self.config.classes]
+        self.colours = self.config.label_colours
 
     def __len__(self) -> int:
         return len(self.items)

@@ -52,8 +52,8 @@ def label_palette(config: SceneConfig) -> np.ndarray:
     """(256, 3) uint8 palette of a configuration's label maps: 0 black, class k its label colour
     HSL(h_k, 1, 0.5), the ignore index white, every other entry black."""
     palette = np.zeros((256, 3), dtype=np.uint8)
-    for k, prior in enumerate(config.classes, start=1):
-        palette[k] = prior.colour
+    for k, colour in enumerate(config.label_colours, start=1):
+        palette[k] = colour
     palette[config.antialias.ignore_index] = IGNORE_COLOUR
     return palette
 

@@ -91,8 +91,8 @@ class Recipe:
             "splits": {"train": [0, self.num_train], "val": [self.num_train, self.num]},
             "chunk_size": CHUNK_SIZE,
             "classes": [{"id": 0, "name": "background", "colour": [0, 0, 0]}] + [
-                {"id": i, "name": c.name, "colour": list(c.colour)}
-                for i, c in enumerate(self.config.classes, start=1)],
+                {"id": i, "name": c.name, "colour": list(colour)}
+                for i, (c, colour) in enumerate(zip(self.config.classes, self.config.label_colours), start=1)],
             "num_classes": k,
             "ignore_index": self.config.antialias.ignore_index,
             "config": self.config.to_dict(),

@@ -95,7 +95,8 @@ def render_packed(packed: Packed, device: str = "cpu") -> Batch:
         label = np.empty((b, h, w), dtype=np.uint8)
         instance = np.empty((b, h, w), dtype=np.uint16)
         if b:
-            kernels.render_cpu(*packed.kernel_args(), image, label, instance)
+            kernel = kernels.render_cpu_general if packed.general else kernels.render_cpu
+            kernel(*packed.kernel_args(), image, label, instance)
         return Batch(image, label, instance)
     from . import cuda
 

@@ -18,42 +18,54 @@ from ..errors import UserError
 from .pack import Packed
 
 
-def _build_kernel_sources():
-    """The two kernels as Python functions calling a fresh CUDA build of the device functions."""
+def _render_kernel_source(general: bool):
+    """The render kernel as a Python function calling a fresh CUDA build of the device functions."""
     from .kernels import build
 
-    k = build(cuda.jit(device=True))
-    render_pixel = k.render_pixel
-    noise = k.noise
+    render_pixel = build(cuda.jit(device=True), general=general).render_pixel
 
     def render_kernel(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, tile_start,
-                      tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, image, label,
+                      tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start, image, label,
                       instance):
         px, py = cuda.grid(2)
         b = cuda.blockIdx.z
         if px < width and py < height:
             render_pixel(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
-                         tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index,
+                         tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start,
                          image, label, instance)
+
+    return render_kernel
+
+
+def _noise_kernel_source():
+    from .kernels import build
+
+    noise = build(cuda.jit(device=True)).noise
 
     def noise_kernel(points, kind, out):
         i = cuda.grid(1)
         if i < points.shape[0]:
             out[i] = noise(kind, points[i, 0], points[i, 1], points[i, 2])
 
-    return render_kernel, noise_kernel
+    return noise_kernel
 
 
-_kernel_sources = functools.cache(_build_kernel_sources)
-
-
-@functools.cache
-def _kernels():
+def _available() -> None:
     if not cuda.is_available():
         raise UserError("device 'cuda' was asked for but no CUDA GPU is available "
                         "(use --device cpu, or NUMBA_ENABLE_CUDASIM=1 for the simulator)")
-    render_kernel, noise_kernel = _kernel_sources()
-    return cuda.jit(render_kernel), cuda.jit(noise_kernel)
+
+
+@functools.cache
+def _render_kernel(general: bool):
+    _available()
+    return cuda.jit(_render_kernel_source(general))
+
+
+@functools.cache
+def _noise_kernel():
+    _available()
+    return cuda.jit(_noise_kernel_source())
 
 
 def simulated() -> bool:
@@ -94,7 +106,7 @@ def render_packed(packed: Packed):
     another stream must ``wait_stream`` the rendering one. Under numba's CUDA simulator they are
     NumPy arrays.
     """
-    render_kernel, _ = _kernels()
+    render_kernel = _render_kernel(packed.general)
     b, h, w = packed.batch, packed.height, packed.width
     if b > _MAX_GRID_Z:
         raise UserError(f"a CUDA launch renders at most {_MAX_GRID_Z} scenes (grid z), got {b}; "
@@ -144,7 +156,7 @@ def to_host(array) -> np.ndarray:
 
 def noise_packed(points: np.ndarray, kind: int) -> np.ndarray:
     """Evaluate the kernel noise at points (N, 3) on the GPU; returns a host array (N,)."""
-    _, noise_kernel = _kernels()
+    noise_kernel = _noise_kernel()
     n = points.shape[0]
     out = cuda.device_array(n, dtype=np.float64)
     if n:

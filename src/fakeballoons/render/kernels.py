@@ -14,6 +14,15 @@ Data layout (built by :mod:`fakeballoons.render.pack`):
 - ``tile_start`` int64 (B * n_tiles + 1), ``tile_objs`` int64: for each screen tile of
   each scene, the objects whose projected bounding box touches it (CSR).
 - ``pattern``: float64 (S, 2) coverage sample offsets from the pixel centre, in pixels.
+- ``scene_start`` int64 (B + 1): the rows of scene b are ``scene_start[b]:scene_start[b + 1]``
+  (shadow rays test every object of their scene).
+
+``build(jit, general)`` makes two builds from this one source. The simple one (``general=False``)
+is the report's scene model: axis-aligned ellipsoids textured at the view-space normal, one noise
+function, no ground, no shadows; its arithmetic is what the report's scenes are pinned to. The
+general one adds shape families with rotations (render/shapes.py), solid or no texture, a noise
+function per object, a ground plane and hard shadows; an axis-aligned ellipsoid goes through the
+very same code in both, so both render the report's scenes to the same bytes.
 
 Lattice hashing and the noise generator use exact int64 arithmetic; geometry and
 shading use float64.
@@ -29,6 +38,7 @@ import numpy as np
 
 from ..config import NOISE_FUNCTIONS
 from ..noise import SC_IMPULSES
+from .shapes import build_shapes
 
 # Object row fields.
 CX, CY, CZ = 0, 1, 2  # centre
@@ -41,14 +51,31 @@ NOISE_SCALE = 16
 CLASS = 17  # label 1..K
 INSTANCE = 18  # object index in its scene + 1
 BBX0, BBY0, BBX1, BBY1 = 19, 20, 21, 22  # projected bounding box, continuous pixel coordinates
-OBJ_FIELDS = 23
+# Read by the general kernel only (zero in a batch of the report's objects):
+SHAPE = 23  # shape family, an index of SHAPES
+P0, P1, P2 = 24, 25, 26  # shape parameters (render/shapes.py)
+ROT = 27  # 9 entries: the rotation matrix R (object -> world), row-major
+ROTATED = 36  # 1 if R is not the identity
+TEXTURE = 37  # texture space, an index of TEXTURES
+NOISE_KIND = 38  # noise function of the texture
+SCALE = 39  # s: solid texture is taken at r * p_object / s
+RADIUS = 40  # bounding-sphere radius, for shadow rays
+EQ = 41  # 9 entries: diag(1 / axes) R^T of a rotated ellipsoid, which maps it to the unit sphere
+OBJ_FIELDS = 50
+# OX, OY, OZ (and OC) of other objects: a rotated ellipsoid's eye in unit-sphere space, EQ (eye - c)
+# (and its |.|^2 - 1); any other shape's eye in object space, R^T (eye - c).
 
 # Camera fields.
 EYE, RIGHT, UP, FWD = 0, 3, 6, 9  # eye position and unit basis vectors (3 each)
 SX, SY = 12, 13  # tan(fov_y / 2) * aspect, tan(fov_y / 2)
 LIGHT = 14  # light position (3)
 KA = 17
-CAM_SIZE = 18
+GROUND = 18  # 1 if there is a ground plane (general kernel)
+GROUND_Y, GROUND_SCALE, GROUND_ALBEDO, GROUND_KD = 19, 20, 21, 22
+SHADOWS = 23  # 1 for shadow rays (general kernel)
+CAM_SIZE = 24
+
+SKY, GROUND_HIT = -1, -2  # what a ray that meets no object hits
 
 NOISE_KINDS = {name: i for i, name in enumerate(NOISE_FUNCTIONS)}  # the kernels' noise numbering
 PERLIN, SPARSE_CONVOLUTION = NOISE_KINDS["perlin"], NOISE_KINDS["sc"]
@@ -56,6 +83,7 @@ PERLIN, SPARSE_CONVOLUTION = NOISE_KINDS["perlin"], NOISE_KINDS["sc"]
 _S = SC_IMPULSES
 _SC_AMPLITUDE = 0.8 * _S ** (-1.0 / 3.0)
 _NO_HIT = 1e300
+_SHADOW_OFFSET = 1e-6  # shadow rays start this far off the surface, against self-shadowing by rounding
 
 
 def _perlin_tables():
@@ -74,8 +102,16 @@ def _perlin_tables():
 _PERM, _GRAD_X, _GRAD_Y, _GRAD_Z = _perlin_tables()
 
 
-def build(jit) -> SimpleNamespace:
-    """Compile the kernel family with ``jit`` (a decorator for device functions)."""
+def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
+    """Compile the kernel family with ``jit`` (a decorator for device functions); ``general`` adds
+    the extensions beyond the report's scene model (see the module docstring).
+
+    ``scalar_jit`` (default ``jit``) compiles ``noise`` and the shape intersections, which take only
+    scalars. The general CPU build does not inline them: inlining them at every call site of its
+    kernel made compiling it take minutes, and a call without array arguments costs no reference
+    counting, only the call.
+    """
+    sjit = scalar_jit or jit
 
     # ---------------------------------------------------------------- noise
 
@@ -168,7 +204,7 @@ def build(jit) -> SimpleNamespace:
                             total += w * (k * k * k)
         return total
 
-    @jit
+    @sjit
     def noise(kind, x, y, z):
         if kind == 0:
             return perlin(x, y, z)
@@ -203,21 +239,87 @@ def build(jit) -> SimpleNamespace:
             t = (-half_b + root) / a
         return t if t > 0.0 else -1.0
 
+    if general:
+        shapes = build_shapes(jit, entry=sjit)
+        shape_hit = shapes.hit  # device functions are closure variables; a namespace would not type
+        shape_hit_unit = shapes.hit_unit
+        shape_normal = shapes.normal
+
+        @jit
+        def to_object(objs, o, x, y, z):
+            """R^T (x, y, z): a world vector in object o's frame."""
+            return (objs[o, ROT] * x + objs[o, ROT + 3] * y + objs[o, ROT + 6] * z,
+                    objs[o, ROT + 1] * x + objs[o, ROT + 4] * y + objs[o, ROT + 7] * z,
+                    objs[o, ROT + 2] * x + objs[o, ROT + 5] * y + objs[o, ROT + 8] * z)
+
+        @jit
+        def hit_object(objs, o, ox, oy, oz, dx, dy, dz):
+            """t > 0 of the first hit of the ray o + t d (any origin) with object o, or -1."""
+            lx, ly, lz = to_object(objs, o, ox - objs[o, CX], oy - objs[o, CY], oz - objs[o, CZ])
+            ux, uy, uz = to_object(objs, o, dx, dy, dz)
+            return shape_hit(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], lx, ly, lz, ux, uy, uz)
+
+        @jit
+        def hit_rotated_ellipsoid(objs, o, dx, dy, dz):
+            """hit_ellipsoid with the full map EQ to the unit sphere in place of the diagonal one."""
+            ex = objs[o, EQ] * dx + objs[o, EQ + 1] * dy + objs[o, EQ + 2] * dz
+            ey = objs[o, EQ + 3] * dx + objs[o, EQ + 4] * dy + objs[o, EQ + 5] * dz
+            ez = objs[o, EQ + 6] * dx + objs[o, EQ + 7] * dy + objs[o, EQ + 8] * dz
+            a = ex * ex + ey * ey + ez * ez
+            half_b = objs[o, OX] * ex + objs[o, OY] * ey + objs[o, OZ] * ez
+            disc = half_b * half_b - a * objs[o, OC]
+            if disc < 0.0:
+                return -1.0
+            root = math.sqrt(disc)
+            t = (-half_b - root) / a
+            if t <= 0.0:  # the eye is inside the ellipsoid
+                t = (-half_b + root) / a
+            return t if t > 0.0 else -1.0
+
+        @jit
+        def hit_from_eye(objs, o, dx, dy, dz, cam):
+            if objs[o, SHAPE] != 0.0:  # the eye in object space is packed in OX, OY, OZ
+                inv = 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz)  # R keeps lengths: u = R^T d / |d|
+                ux, uy, uz = to_object(objs, o, dx * inv, dy * inv, dz * inv)
+                t = shape_hit_unit(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], objs[o, RADIUS],
+                                   objs[o, OX], objs[o, OY], objs[o, OZ], ux, uy, uz)
+                return t * inv if t > 0.0 else -1.0
+            if objs[o, ROTATED] != 0.0:
+                return hit_rotated_ellipsoid(objs, o, dx, dy, dz)
+            return hit_ellipsoid(objs, o, dx, dy, dz)
+
+        @jit
+        def hit_ground(cam, dy, best, best_t):
+            """The ground plane y = GROUND_Y in place of (best, best_t) if it is nearer."""
+            if cam[GROUND] != 0.0 and dy != 0.0:
+                t = (cam[GROUND_Y] - cam[EYE + 1]) / dy
+                if t > 0.0 and t < best_t:
+                    return GROUND_HIT, t
+            return best, best_t
+    else:
+        @jit
+        def hit_from_eye(objs, o, dx, dy, dz, cam):
+            return hit_ellipsoid(objs, o, dx, dy, dz)
+
+        @jit
+        def hit_ground(cam, dy, best, best_t):
+            return best, best_t
+
     @jit
     def cast(fx, fy, width, height, cam, objs, tile_objs, lo, hi):
-        """Nearest object (row index, or -1) hit through pixel position (fx, fy), and its t."""
+        """Nearest object (row index; SKY or GROUND_HIT for none) hit through pixel position (fx, fy), and its t."""
         dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-        best = -1
+        best = SKY
         best_t = _NO_HIT
         for k in range(lo, hi):
             o = tile_objs[k]
             if fx < objs[o, BBX0] or fx > objs[o, BBX1] or fy < objs[o, BBY0] or fy > objs[o, BBY1]:
                 continue
-            t = hit_ellipsoid(objs, o, dx, dy, dz)
+            t = hit_from_eye(objs, o, dx, dy, dz, cam)
             if t > 0.0 and t < best_t:  # strict: on equal depth the earlier object wins
                 best = o
                 best_t = t
-        return best, best_t
+        return hit_ground(cam, dy, best, best_t)
 
     # -------------------------------------------------------------- shading
 
@@ -230,19 +332,116 @@ def build(jit) -> SimpleNamespace:
         return min(max(g, 0.0), 1.0)
 
     @jit
-    def shade(o, t, dx, dy, dz, cam, objs, kind):
-        """Phong colour (r, g, b) in [0, 1] of object o at eye + t d; texture from the view-space normal."""
-        px = cam[EYE] + t * dx
-        py = cam[EYE + 1] + t * dy
-        pz = cam[EYE + 2] + t * dz
-        # Ellipsoid normal: gradient of |(p - c) / axes|^2.
+    def ellipsoid_normal(objs, o, px, py, pz):
+        """Unit normal of an axis-aligned ellipsoid at p: the gradient of |(p - c) / axes|^2."""
         nx = (px - objs[o, CX]) * objs[o, IAX] * objs[o, IAX]
         ny = (py - objs[o, CY]) * objs[o, IAY] * objs[o, IAY]
         nz = (pz - objs[o, CZ]) * objs[o, IAZ] * objs[o, IAZ]
         inv = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
-        nx *= inv
-        ny *= inv
-        nz *= inv
+        return nx * inv, ny * inv, nz * inv
+
+    if general:
+        @jit
+        def surface_normal(objs, o, px, py, pz):
+            if objs[o, SHAPE] == 0.0 and objs[o, ROTATED] != 0.0:  # EQ^T EQ (p - c): the quadric's gradient
+                rx = px - objs[o, CX]
+                ry = py - objs[o, CY]
+                rz = pz - objs[o, CZ]
+                qx = objs[o, EQ] * rx + objs[o, EQ + 1] * ry + objs[o, EQ + 2] * rz
+                qy = objs[o, EQ + 3] * rx + objs[o, EQ + 4] * ry + objs[o, EQ + 5] * rz
+                qz = objs[o, EQ + 6] * rx + objs[o, EQ + 7] * ry + objs[o, EQ + 8] * rz
+                nx = objs[o, EQ] * qx + objs[o, EQ + 3] * qy + objs[o, EQ + 6] * qz
+                ny = objs[o, EQ + 1] * qx + objs[o, EQ + 4] * qy + objs[o, EQ + 7] * qz
+                nz = objs[o, EQ + 2] * qx + objs[o, EQ + 5] * qy + objs[o, EQ + 8] * qz
+                inv = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
+                return nx * inv, ny * inv, nz * inv
+            if objs[o, SHAPE] != 0.0:
+                lx, ly, lz = to_object(objs, o, px - objs[o, CX], py - objs[o, CY], pz - objs[o, CZ])
+                mx, my, mz = shape_normal(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], lx, ly, lz)
+                return (objs[o, ROT] * mx + objs[o, ROT + 1] * my + objs[o, ROT + 2] * mz,
+                        objs[o, ROT + 3] * mx + objs[o, ROT + 4] * my + objs[o, ROT + 5] * mz,
+                        objs[o, ROT + 6] * mx + objs[o, ROT + 7] * my + objs[o, ROT + 8] * mz)
+            return ellipsoid_normal(objs, o, px, py, pz)
+
+        @jit
+        def surface_texture(objs, o, px, py, pz, vx, vy, vz, kind):
+            """Texture t of object o at p: at r times the view-space normal v (the report's), at the
+            object-space point (solid), or 1 (none); its own noise function."""
+            mode = objs[o, TEXTURE]
+            if mode == 2.0:
+                return 1.0
+            own = np.int64(objs[o, NOISE_KIND])
+            r = objs[o, NOISE_SCALE]
+            if mode == 1.0:
+                lx, ly, lz = to_object(objs, o, px - objs[o, CX], py - objs[o, CY], pz - objs[o, CZ])
+                q = r / objs[o, SCALE]
+                return 0.5 * noise(own, q * lx, q * ly, q * lz) + 0.5
+            return 0.5 * noise(own, r * vx, r * vy, r * vz) + 0.5
+
+        @jit
+        def occluded(px, py, pz, cam, objs, b, scene_start):
+            """True if an object of scene b lies between p and the light (hard shadows)."""
+            if cam[SHADOWS] == 0.0:
+                return False
+            dx = cam[LIGHT] - px
+            dy = cam[LIGHT + 1] - py
+            dz = cam[LIGHT + 2] - pz
+            dd = dx * dx + dy * dy + dz * dz
+            for j in range(scene_start[b], scene_start[b + 1]):
+                # Bounding sphere against the segment p -> light first: most objects are far from it.
+                cx = objs[j, CX] - px
+                cy = objs[j, CY] - py
+                cz = objs[j, CZ] - pz
+                s = min(max((cx * dx + cy * dy + cz * dz) / dd, 0.0), 1.0)
+                ex = cx - s * dx
+                ey = cy - s * dy
+                ez = cz - s * dz
+                if ex * ex + ey * ey + ez * ez > objs[j, RADIUS] * objs[j, RADIUS]:
+                    continue
+                t = hit_object(objs, j, px, py, pz, dx, dy, dz)
+                if t > 0.0 and t < 1.0:
+                    return True
+            return False
+
+        @jit
+        def shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start):
+            """Grey level of the ground at eye + t d: albedo (ka + kd max(n.l, 0) t_ground), n = +y."""
+            px = cam[EYE] + t * dx
+            py = cam[EYE + 1] + t * dy
+            pz = cam[EYE + 2] + t * dz
+            ix = cam[LIGHT] - px
+            iy = cam[LIGHT + 1] - py
+            iz = cam[LIGHT + 2] - pz
+            diffuse = max(iy / math.sqrt(ix * ix + iy * iy + iz * iz), 0.0)
+            if diffuse > 0.0 and occluded(px, py + _SHADOW_OFFSET, pz, cam, objs, b, scene_start):
+                diffuse = 0.0
+            r = cam[GROUND_SCALE]
+            texture = 0.5 * noise(kind, r * px, r * pz, 0.0) + 0.5
+            g = cam[GROUND_ALBEDO] * (cam[KA] + cam[GROUND_KD] * diffuse * texture)
+            return min(max(g, 0.0), 1.0)
+    else:
+        surface_normal = ellipsoid_normal
+
+        @jit
+        def surface_texture(objs, o, px, py, pz, vx, vy, vz, kind):
+            r = objs[o, NOISE_SCALE]
+            return 0.5 * noise(kind, r * vx, r * vy, r * vz) + 0.5
+
+        @jit
+        def occluded(px, py, pz, cam, objs, b, scene_start):
+            return False
+
+        @jit
+        def shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start):
+            return 0.0
+
+    @jit
+    def shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start):
+        """Phong colour (r, g, b) in [0, 1] of object o at eye + t d; ambient only where it is in shadow."""
+        px = cam[EYE] + t * dx
+        py = cam[EYE + 1] + t * dy
+        pz = cam[EYE + 2] + t * dz
+        nx, ny, nz = surface_normal(objs, o, px, py, pz)
         ix = cam[LIGHT] - px
         iy = cam[LIGHT + 1] - py
         iz = cam[LIGHT + 2] - pz
@@ -262,11 +461,14 @@ def build(jit) -> SimpleNamespace:
         spec_cos = max((nx * hx + ny * hy + nz * hz) / hlen, 0.0) if hlen > 0.0 else 0.0
         specular = spec_cos ** objs[o, NS]
         # View-space normal (x right, y up, z towards the viewer), scaled by the noise scale.
-        r = objs[o, NOISE_SCALE]
         vx = nx * cam[RIGHT] + ny * cam[RIGHT + 1] + nz * cam[RIGHT + 2]
         vy = nx * cam[UP] + ny * cam[UP + 1] + nz * cam[UP + 2]
         vz = -(nx * cam[FWD] + ny * cam[FWD + 1] + nz * cam[FWD + 2])
-        texture = 0.5 * noise(kind, r * vx, r * vy, r * vz) + 0.5
+        texture = surface_texture(objs, o, px, py, pz, vx, vy, vz, kind)
+        if (diffuse > 0.0 or specular > 0.0) and occluded(px + _SHADOW_OFFSET * nx, py + _SHADOW_OFFSET * ny,
+                                                          pz + _SHADOW_OFFSET * nz, cam, objs, b, scene_start):
+            diffuse = 0.0
+            specular = 0.0
         f = cam[KA] + objs[o, KD] * diffuse * texture + objs[o, KS] * specular
         cr = min(max(objs[o, COL_R] * f, 0.0), 1.0)
         cg = min(max(objs[o, COL_G] * f, 0.0), 1.0)
@@ -274,12 +476,16 @@ def build(jit) -> SimpleNamespace:
         return cr, cg, cb
 
     @jit
-    def sample_colour(o, t, fx, fy, width, height, cam, objs, bg_scale, kind):
+    def sample_colour(o, t, fx, fy, width, height, cam, objs, bg_scale, kind, b, scene_start):
         if o < 0:
-            g = background(fx, fy, width, height, bg_scale, kind)
+            if o == GROUND_HIT:
+                dx, dy, dz = ray_dir(fx, fy, width, height, cam)
+                g = shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start)
+            else:
+                g = background(fx, fy, width, height, bg_scale, kind)
             return g, g, g
         dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-        return shade(o, t, dx, dy, dz, cam, objs, kind)
+        return shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start)
 
     @jit
     def to_byte(v):
@@ -287,7 +493,7 @@ def build(jit) -> SimpleNamespace:
 
     @jit
     def render_pixel(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
-                     tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index,
+                     tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start,
                      image, label, instance):
         """Render pixel (py, px) of scene b into image/label/instance[b, py, px].
 
@@ -317,7 +523,12 @@ def build(jit) -> SimpleNamespace:
                 break
         if interior:
             if first < 0:
-                g = to_byte(background(cx, cy, width, height, bg_scale, kind))
+                if first == GROUND_HIT:
+                    dx, dy, dz = ray_dir(cx, cy, width, height, cam)
+                    t = (cam[GROUND_Y] - cam[EYE + 1]) / dy
+                    g = to_byte(shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start))
+                else:
+                    g = to_byte(background(cx, cy, width, height, bg_scale, kind))
                 image[b, py, px, 0] = g
                 image[b, py, px, 1] = g
                 image[b, py, px, 2] = g
@@ -329,13 +540,13 @@ def build(jit) -> SimpleNamespace:
             fx = cx
             fy = cy
             dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-            t = hit_ellipsoid(objs, first, dx, dy, dz)
+            t = hit_from_eye(objs, first, dx, dy, dz, cam)
             if t <= 0.0:
                 fx = cx + pattern[0, 0]
                 fy = cy + pattern[0, 1]
                 dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-                t = hit_ellipsoid(objs, first, dx, dy, dz)
-            r, g, bl = shade(first, t, dx, dy, dz, cam, objs, kind)
+                t = hit_from_eye(objs, first, dx, dy, dz, cam)
+            r, g, bl = shade(first, t, dx, dy, dz, cam, objs, kind, b, scene_start)
             image[b, py, px, 0] = to_byte(r)
             image[b, py, px, 1] = to_byte(g)
             image[b, py, px, 2] = to_byte(bl)
@@ -353,7 +564,7 @@ def build(jit) -> SimpleNamespace:
             fx = cx + pattern[s, 0]
             fy = cy + pattern[s, 1]
             o, t = cast(fx, fy, width, height, cam, objs, tile_objs, lo, hi)
-            r, g, bl = sample_colour(o, t, fx, fy, width, height, cam, objs, bg_scale, kind)
+            r, g, bl = sample_colour(o, t, fx, fy, width, height, cam, objs, bg_scale, kind, b, scene_start)
             sr += r
             sg += g
             sb += bl
@@ -379,7 +590,7 @@ def build(jit) -> SimpleNamespace:
 
     return SimpleNamespace(
         perlin=perlin, sparse_convolution=sparse_convolution, noise=noise, ray_dir=ray_dir,
-        hit_ellipsoid=hit_ellipsoid, cast=cast, background=background, shade=shade,
+        hit_ellipsoid=hit_ellipsoid, hit_from_eye=hit_from_eye, cast=cast, background=background, shade=shade,
         render_pixel=render_pixel,
     )
 
@@ -387,13 +598,15 @@ def build(jit) -> SimpleNamespace:
 # ------------------------------------------------------------------ CPU target
 
 _cpu = build(numba.njit(cache=True, inline="always"))
+_cpu_general = build(numba.njit(cache=True, inline="always"), general=True, scalar_jit=numba.njit(cache=True))
 _render_pixel = _cpu.render_pixel
+_render_pixel_general = _cpu_general.render_pixel
 _noise = _cpu.noise
 
 
 @numba.njit(parallel=True, cache=True)
 def render_cpu(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, tile_start, tile_objs,
-               bg_scales, kind, pattern, ignore_edges, ignore_index, image, label, instance):
+               bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start, image, label, instance):
     """Render every pixel of every scene of a packed batch; rows run in parallel on all threads."""
     rows = bg_scales.shape[0] * height
     for row in numba.prange(rows):
@@ -401,8 +614,22 @@ def render_cpu(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, ti
         py = row - b * height
         for px in range(width):
             _render_pixel(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
-                          tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index,
+                          tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start,
                           image, label, instance)
+
+
+@numba.njit(parallel=True, cache=True)
+def render_cpu_general(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, tile_start, tile_objs,
+                       bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start, image, label, instance):
+    """``render_cpu`` with the general build: shapes, rotations, textures, ground and shadows."""
+    rows = bg_scales.shape[0] * height
+    for row in numba.prange(rows):
+        b = row // height
+        py = row - b * height
+        for px in range(width):
+            _render_pixel_general(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
+                                  tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index,
+                                  scene_start, image, label, instance)
 
 
 @numba.njit(parallel=True, cache=True)

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..config import MSAA_PATTERNS, SceneConfig
+from ..config import MSAA_PATTERNS, TEXTURES, SceneConfig
 from ..scene import OBJECT_FIELDS, Scene, sample_scene_table
 from . import kernels as K
+from .shapes import bounding_radius, object_params, quaternion_matrices, support, support_one
 
 TILE_SIZE = 16
 _BBOX_MARGIN = 0.5  # pixels added around each exact bounding box against rounding
@@ -41,6 +42,8 @@ class Packed:
     pattern: np.ndarray  # (S, 2) float64 sample offsets in pixels
     ignore_edges: bool
     ignore_index: int
+    scene_start: np.ndarray  # (B + 1,) int64: the rows of scene b are scene_start[b]:scene_start[b + 1]
+    general: bool  # render with the general kernel (shapes, rotations, textures, ground, shadows)
 
     @property
     def batch(self) -> int:
@@ -50,7 +53,7 @@ class Packed:
         """Arguments of ``render_cpu`` / the CUDA kernel, before the output arrays."""
         return (self.height, self.width, TILE_SIZE, self.tiles_x, self.tiles_per_scene, self.cam,
                 self.objs, self.tile_start, self.tile_objs, self.bg_scales, self.kind, self.pattern,
-                self.ignore_edges, self.ignore_index)
+                self.ignore_edges, self.ignore_index, self.scene_start)
 
 
 def camera_basis(config: SceneConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -77,31 +80,68 @@ def pack_camera(config: SceneConfig) -> np.ndarray:
     cam[K.SY] = tan_half
     cam[K.LIGHT:K.LIGHT + 3] = config.light.position
     cam[K.KA] = config.light.ambient
+    ground = config.ground
+    if ground is not None:
+        cam[K.GROUND] = 1.0
+        cam[K.GROUND_Y], cam[K.GROUND_SCALE] = ground.height, ground.noise_scale
+        cam[K.GROUND_ALBEDO], cam[K.GROUND_KD] = ground.albedo, ground.diffuse
+    cam[K.SHADOWS] = float(config.light.shadows)
     return cam
 
 
-def hsl_colours(hue: np.ndarray) -> np.ndarray:
-    """:func:`~fakeballoons.config.hsl_colour` of many hues, (n, 3), bit for bit (colorsys' arithmetic)."""
+def hsl_colours(hue: np.ndarray, saturation: np.ndarray | None = None,
+                lightness: np.ndarray | None = None) -> np.ndarray:
+    """:func:`~fakeballoons.config.hsl_colour` of many hues, (n, 3), bit for bit (colorsys' arithmetic);
+    saturation and lightness default to 1 and 0.5 (the report's colours)."""
     h = np.mod(hue, 360.0) / 360.0
     out = np.empty((len(h), 3))
+    if saturation is None and lightness is None:
+        for channel, offset in enumerate((1.0 / 3.0, 0.0, -1.0 / 3.0)):
+            t = np.mod(h + offset, 1.0)
+            # colorsys._v with m1 = 0, m2 = 1: rise on [0, 1/6), 1 on [1/6, 1/2), fall on [1/2, 2/3), else 0
+            out[:, channel] = np.where(t < 1.0 / 6.0, t * 6.0,
+                                       np.where(t < 0.5, 1.0, np.where(t < 2.0 / 3.0, (2.0 / 3.0 - t) * 6.0, 0.0)))
+        return out
+    s = np.ones(len(h)) if saturation is None else np.asarray(saturation, dtype=np.float64)
+    lum = np.full(len(h), 0.5) if lightness is None else np.asarray(lightness, dtype=np.float64)
+    m2 = np.where(lum <= 0.5, lum * (1.0 + s), lum + s - lum * s)
+    m1 = 2.0 * lum - m2
     for channel, offset in enumerate((1.0 / 3.0, 0.0, -1.0 / 3.0)):
         t = np.mod(h + offset, 1.0)
-        # colorsys._v with m1 = 0, m2 = 1: rise on [0, 1/6), 1 on [1/6, 1/2), fall on [1/2, 2/3), else 0
-        out[:, channel] = np.where(t < 1.0 / 6.0, t * 6.0,
-                                   np.where(t < 0.5, 1.0, np.where(t < 2.0 / 3.0, (2.0 / 3.0 - t) * 6.0, 0.0)))
+        out[:, channel] = np.where(t < 1.0 / 6.0, m1 + (m2 - m1) * t * 6.0,
+                                   np.where(t < 0.5, m2, np.where(t < 2.0 / 3.0, m1 + (m2 - m1) * (2.0 / 3.0 - t) * 6.0,
+                                                                  m1)))
+    grey = s == 0.0
+    out[grey] = lum[grey, None]
     return out
 
 
-def pack_tables(tables: Sequence[np.ndarray], config: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Object rows of all scenes (scene by scene, in object order) and the scene of each row, from
-    per-scene object tables (columns of :data:`~fakeballoons.scene.OBJECT_FIELDS`)."""
+def needs_general(table: np.ndarray, config: SceneConfig) -> bool:
+    """Whether the configuration or the objects (a table of all of them) need the general kernel: a
+    ground, shadows, another texture space, or an object that is not an axis-aligned ellipsoid
+    textured at its normal with the scene's noise."""
+    if config.ground is not None or config.light.shadows or config.texture != "normal":
+        return True
+    col = {name: table[:, j] for j, name in enumerate(OBJECT_FIELDS)}
+    noise = col["noise"]
+    return bool(np.any(col["shape"] != 0) or np.any(col["qw"] != 1.0)
+                or np.any((noise != -1) & (noise != K.NOISE_KINDS[config.noise]))
+                or np.any(col["texture"] > 0))
+
+
+def pack_tables(tables: Sequence[np.ndarray], config: SceneConfig,
+                general: bool | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Object rows of all scenes (scene by scene, in object order), the scene of each row, and whether
+    they need the general kernel, from per-scene object tables (columns of
+    :data:`~fakeballoons.scene.OBJECT_FIELDS`)."""
     counts = np.array([len(t) for t in tables], dtype=np.int64)
     owner = np.repeat(np.arange(len(tables), dtype=np.int64), counts)
     total = int(counts.sum())
     objs = np.zeros((total, K.OBJ_FIELDS))
+    table = np.concatenate(tables) if total else np.zeros((0, len(OBJECT_FIELDS)))
+    general = needs_general(table, config) if general is None else general
     if total == 0:
-        return objs, owner
-    table = np.concatenate(tables)
+        return objs, owner, general
     col = {name: table[:, j] for j, name in enumerate(OBJECT_FIELDS)}
     centre = table[:, 5:8]
     rho, scale = col["elongation"], col["scale"]
@@ -114,7 +154,9 @@ def pack_tables(tables: Sequence[np.ndarray], config: SceneConfig) -> tuple[np.n
     origin = (eye - centre) / axes
     objs[:, K.OX:K.OX + 3] = origin
     objs[:, K.OC] = np.einsum("ij,ij->i", origin, origin) - 1.0
-    objs[:, K.COL_R:K.COL_R + 3] = hsl_colours(col["hue"])
+    plain_colour = np.all(col["saturation"] == 1.0) and np.all(col["lightness"] == 0.5)
+    objs[:, K.COL_R:K.COL_R + 3] = (hsl_colours(col["hue"]) if plain_colour else
+                                     hsl_colours(col["hue"], col["saturation"], col["lightness"]))
     objs[:, K.KD] = col["kd"]
     objs[:, K.KS] = col["ks"]
     objs[:, K.NS] = col["shininess"]
@@ -122,11 +164,52 @@ def pack_tables(tables: Sequence[np.ndarray], config: SceneConfig) -> tuple[np.n
     objs[:, K.CLASS] = col["class_id"]
     objs[:, K.INSTANCE] = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + 1
     objs[:, K.BBX0:K.BBY1 + 1] = projected_bbox(centre, axes, config)
-    return objs, owner
+    if general:
+        _pack_general(objs, col, config)
+    return objs, owner, general
 
 
-def projected_bbox(centre: np.ndarray, axes: np.ndarray, config: SceneConfig) -> np.ndarray:
-    """Screen bounding boxes (x0, y0, x1, y1) in continuous pixel coordinates, one row per ellipsoid.
+def _pack_general(objs: np.ndarray, col: dict[str, np.ndarray], config: SceneConfig) -> None:
+    """The fields only the general kernel reads: shape, parameters, rotation, texture, noise, radius.
+    Objects other than axis-aligned ellipsoids get the projected box of their bounding sphere."""
+    shape = col["shape"].astype(np.int64)
+    p = object_params(shape, col["scale"], col["elongation"], col["thickness"])
+    quaternion = np.stack([col["qw"], col["qx"], col["qy"], col["qz"]], axis=1)
+    rotation = quaternion_matrices(quaternion / np.linalg.norm(quaternion, axis=1, keepdims=True))
+    rotated = np.any(quaternion != (1.0, 0.0, 0.0, 0.0), axis=1)
+    objs[:, K.SHAPE] = shape
+    objs[:, K.P0], objs[:, K.P1], objs[:, K.P2] = p
+    objs[:, K.ROT:K.ROT + 9] = rotation.reshape(-1, 9)
+    objs[:, K.ROTATED] = rotated
+    scene_texture = TEXTURES.index(config.texture)
+    objs[:, K.TEXTURE] = np.where(col["texture"] >= 0, col["texture"], scene_texture)
+    objs[:, K.NOISE_KIND] = np.where(col["noise"] >= 0, col["noise"], K.NOISE_KINDS[config.noise])
+    objs[:, K.SCALE] = col["scale"]
+    objs[:, K.RADIUS] = bounding_radius(shape, *p)
+    eye = camera_basis(config)[0]
+    centre = objs[:, K.CX:K.CX + 3]
+    ellipsoid = (shape == 0) & rotated
+    if ellipsoid.any():  # diag(1 / axes) R^T and the eye through it, as the axis-aligned ellipsoids have
+        eq = rotation[ellipsoid].transpose(0, 2, 1) / np.stack(p, axis=1)[ellipsoid, :, None]
+        objs[ellipsoid, K.EQ:K.EQ + 9] = eq.reshape(-1, 9)
+        origin = np.einsum("nij,nj->ni", eq, eye - centre[ellipsoid])
+        objs[ellipsoid, K.OX:K.OX + 3] = origin
+        objs[ellipsoid, K.OC] = np.einsum("ij,ij->i", origin, origin) - 1.0
+    other = shape != 0
+    if other.any():  # the eye in object space, R^T (eye - c)
+        objs[other, K.OX:K.OX + 3] = np.einsum("nji,nj->ni", rotation[other], eye - centre[other])
+    if ellipsoid.any():
+        objs[ellipsoid, K.BBX0:K.BBY1 + 1] = projected_bbox(centre[ellipsoid], np.stack(p, axis=1)[ellipsoid], config,
+                                                            rotation[ellipsoid])
+    if other.any():
+        objs[other, K.BBX0:K.BBY1 + 1] = projected_bbox_support(
+            centre[other], shape[other], [v[other] for v in p], rotation[other], objs[other, K.RADIUS], config)
+
+
+def projected_bbox(centre: np.ndarray, axes: np.ndarray, config: SceneConfig,
+                   rotation: np.ndarray | None = None) -> np.ndarray:
+    """Screen bounding boxes (x0, y0, x1, y1) in continuous pixel coordinates, one row per ellipsoid
+    (rotated by ``rotation``, (n, 3, 3) object -> world, if given).
 
     In camera coordinates (x right, y up, z forward) the ellipsoid {X : (X - c)^T M (X - c) <= 1}
     is touched by the plane through the eye with normal n where n^T M^-1 n = (n . c)^2. For
@@ -137,8 +220,12 @@ def projected_bbox(centre: np.ndarray, axes: np.ndarray, config: SceneConfig) ->
     eye, right, up, fwd = camera_basis(config)
     rot = np.stack([right, up, fwd])  # world -> camera
     c = (centre - eye) @ rot.T  # (n, 3)
-    # M^-1 in camera coordinates: rot diag(axes^2) rot^T.
-    p = np.einsum("ai,ni,bi->nab", rot, axes ** 2, rot)
+    # M^-1 in camera coordinates: rot diag(axes^2) rot^T, or rot R diag(axes^2) R^T rot^T.
+    if rotation is None:
+        p = np.einsum("ai,ni,bi->nab", rot, axes ** 2, rot)
+    else:
+        to_camera = np.einsum("ai,nij->naj", rot, rotation)
+        p = np.einsum("naj,nj,nbj->nab", to_camera, axes ** 2, to_camera)
     w, h = config.width, config.height
     tan_half = math.tan(math.radians(config.camera.fov_y) / 2.0)
     scale = np.array([tan_half * w / h, tan_half])
@@ -164,6 +251,89 @@ def projected_bbox(centre: np.ndarray, axes: np.ndarray, config: SceneConfig) ->
         out[in_front, 1] = (1.0 - yn1) / 2.0 * h - _BBOX_MARGIN  # screen y grows downwards
         out[in_front, 3] = (1.0 - yn0) / 2.0 * h + _BBOX_MARGIN
     return out
+
+
+def projected_bbox_support(centre: np.ndarray, shape: np.ndarray, params: list[np.ndarray], rotation: np.ndarray,
+                           radius: np.ndarray, config: SceneConfig, tolerance: float = 0.01) -> np.ndarray:
+    """Screen bounding boxes of rotated shapes of any family, exact up to bisection, like
+    :func:`projected_bbox`.
+
+    In camera coordinates the plane through the eye with normal (1, 0, -s) holds the points with
+    x / z = s; it touches the shape where g(s) = h(1, 0, -s) + c_x - s c_z = 0, h the shape's
+    support function (exact for every family, render/shapes.py). For a shape in front of the eye g
+    decreases in s, so its root, the largest x / z, is found by bisection between the centre's
+    ratio and a bound from the bounding sphere, to ``tolerance`` pixels, keeping the outer end (so
+    the box never cuts the shape); likewise the smallest, and for y. Shapes that reach behind the
+    eye's plane get the whole screen; those entirely behind, an empty box.
+    """
+    eye, right, up, fwd = camera_basis(config)
+    rot = np.stack([right, up, fwd])  # world -> camera
+    c = (centre - eye) @ rot.T
+    to_object = np.einsum("nji,aj->nia", rotation, rot)  # R^T rot^T: camera directions into object space
+
+    def h(direction):  # support of each shape along camera-space directions (n, 3)
+        u = np.einsum("nia,na->ni", to_object, direction)
+        return support(shape, *params, u[:, 0], u[:, 1], u[:, 2])
+
+    w, ht = config.width, config.height
+    tan_half = math.tan(math.radians(config.camera.fov_y) / 2.0)
+    scale = (tan_half * w / ht, tan_half)
+    out = np.empty((len(c), 4))
+    out[:] = (-_BBOX_MARGIN, -_BBOX_MARGIN, w + _BBOX_MARGIN, ht + _BBOX_MARGIN)  # whole screen
+    e_z = np.tile([0.0, 0.0, 1.0], (len(c), 1))
+    near = c[:, 2] - h(-e_z)  # the smallest depth of each shape
+    out[c[:, 2] + h(e_z) <= 0] = (1.0, 1.0, -1.0, -1.0)  # entirely behind the eye
+    front = near > 1e-9 * np.maximum(radius, 1e-300)
+    if not front.any():
+        return out
+    cf, ratio = c[front], c[front, :2] / c[front, 2:3]
+    reach = (np.abs(cf[:, :2]) + radius[front, None]) / near[front, None]  # |x / z| of the sphere, at most
+    # The four bounds (x max, x min, y max, y min) of every shape, solved together: g(s) = h(n) + n.c
+    # with n = sign (e_axis - s e_z); g >= 0 on the inner side of the root, < 0 on the outer side.
+    m = len(cf)
+    axis = np.repeat([[0, 0, 1, 1]], m, axis=0).ravel()
+    sign = np.repeat([[1.0, -1.0, 1.0, -1.0]], m, axis=0).ravel()
+    item = np.repeat(np.arange(m), 4)
+    inner = ratio[item, axis]
+    outer = inner + sign * np.maximum(sign * (sign * reach[item, axis] - inner), 0.0)
+    to_obj, kinds = to_object[front][item], shape[front][item]
+    prm = [v[front][item] for v in params]
+    cc = cf[item]
+    pixel = min(2.0 * scale[0] / w, 2.0 * scale[1] / ht)  # one pixel in units of x / z
+    iterations = int(np.clip(np.ceil(np.log2(np.max(np.abs(outer - inner)) / (tolerance * pixel) + 1.0)), 1, 60))
+    _bisect_silhouettes(np.ascontiguousarray(to_obj), kinds.astype(np.int64), *prm, np.ascontiguousarray(cc),
+                        axis, sign, inner, outer, iterations)
+    found = outer.reshape(m, 4)
+    bounds = [(found[:, 1] / scale[0], found[:, 0] / scale[0]), (found[:, 3] / scale[1], found[:, 2] / scale[1])]
+    (xn0, xn1), (yn0, yn1) = bounds
+    out[front, 0] = (xn0 + 1.0) / 2.0 * w - _BBOX_MARGIN
+    out[front, 2] = (xn1 + 1.0) / 2.0 * w + _BBOX_MARGIN
+    out[front, 1] = (1.0 - yn1) / 2.0 * ht - _BBOX_MARGIN
+    out[front, 3] = (1.0 - yn0) / 2.0 * ht + _BBOX_MARGIN
+    return out
+
+
+@numba.njit(cache=True)
+def _bisect_silhouettes(to_obj, kinds, p0, p1, p2, c, axis, sign, inner, outer, iterations):
+    """Bisection of g(s) = h(n) + n.c, n = sign (e_axis - s e_z), for each row, in place, keeping
+    g(inner) >= 0 > g(outer) (see :func:`projected_bbox_support`)."""
+    for i in range(inner.shape[0]):
+        n0 = sign[i] if axis[i] == 0 else 0.0
+        n1 = sign[i] if axis[i] == 1 else 0.0
+        lo, hi = inner[i], outer[i]
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            n2 = -sign[i] * mid
+            ux = to_obj[i, 0, 0] * n0 + to_obj[i, 0, 1] * n1 + to_obj[i, 0, 2] * n2
+            uy = to_obj[i, 1, 0] * n0 + to_obj[i, 1, 1] * n1 + to_obj[i, 1, 2] * n2
+            uz = to_obj[i, 2, 0] * n0 + to_obj[i, 2, 1] * n1 + to_obj[i, 2, 2] * n2
+            g = support_one(kinds[i], p0[i], p1[i], p2[i], ux, uy, uz) + n0 * c[i, 0] + n1 * c[i, 1] + n2 * c[i, 2]
+            if g >= 0.0:
+                lo = mid
+            else:
+                hi = mid
+        inner[i] = lo
+        outer[i] = hi
 
 
 def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, width: int):
@@ -215,9 +385,11 @@ def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile):
     return tile_start, tile_objs
 
 
-def pack(scenes: Sequence[Scene], config: SceneConfig) -> Packed:
-    """Pack a batch of scenes rendered with one configuration."""
-    return pack_scene_tables([s.background_noise_scale for s in scenes], [s.object_table() for s in scenes], config)
+def pack(scenes: Sequence[Scene], config: SceneConfig, general: bool | None = None) -> Packed:
+    """Pack a batch of scenes rendered with one configuration (``general=True`` forces the general
+    kernel, which renders the report's scenes to the same bytes: a test holds it to that)."""
+    return pack_scene_tables([s.background_noise_scale for s in scenes], [s.object_table() for s in scenes], config,
+                             general)
 
 
 def pack_sampled(config: SceneConfig, seed: int, indices: Sequence[int]) -> Packed:
@@ -227,10 +399,13 @@ def pack_sampled(config: SceneConfig, seed: int, indices: Sequence[int]) -> Pack
     return pack_scene_tables([d[0] for d in drawn], [d[1] for d in drawn], config)
 
 
-def pack_scene_tables(backgrounds: Sequence[float], tables: Sequence[np.ndarray], config: SceneConfig) -> Packed:
+def pack_scene_tables(backgrounds: Sequence[float], tables: Sequence[np.ndarray], config: SceneConfig,
+                      general: bool | None = None) -> Packed:
     """Pack scenes given as background noise scales and object tables."""
-    objs, owner = pack_tables(tables, config)
+    objs, owner, general = pack_tables(tables, config, general)
     tiles_x, per_scene, tile_start, tile_objs = bin_tiles(objs, owner, len(tables), config.height, config.width)
+    scene_start = np.zeros(len(tables) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in tables], out=scene_start[1:])
     pattern = np.array(MSAA_PATTERNS[config.antialias.samples], dtype=np.float64) / 16.0
     return Packed(
         height=config.height, width=config.width, tiles_x=tiles_x, tiles_per_scene=per_scene,
@@ -238,4 +413,5 @@ def pack_scene_tables(backgrounds: Sequence[float], tables: Sequence[np.ndarray]
         bg_scales=np.array(backgrounds, dtype=np.float64).reshape(len(tables)),
         kind=K.NOISE_KINDS[config.noise], pattern=pattern,
         ignore_edges=bool(config.antialias.ignore_edges), ignore_index=int(config.antialias.ignore_index),
+        scene_start=scene_start, general=general,
     )

@@ -28,20 +28,26 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numba
 import numpy as np
 
-SHAPES = ("ellipsoid", "box", "cylinder", "cone", "capsule", "torus")
-ELLIPSOID, BOX, CYLINDER, CONE, CAPSULE, TORUS = range(6)
+from ..classes import SHAPES
+
+ELLIPSOID, BOX, CYLINDER, CONE, CAPSULE, TORUS = range(len(SHAPES))
 
 _BIG = 1e300  # an unbounded end of a line interval; also "no root"
 _NEWTON_QUARTIC = 2  # Newton steps polishing each torus root (quadratic convergence: 1e-5 -> 1e-20)
 
 
-def build_shapes(jit) -> SimpleNamespace:
+def build_shapes(jit, entry=None) -> SimpleNamespace:
     """Compile ``hit`` and ``normal`` (and their helpers) with ``jit``, a decorator for device functions.
 
     Args:
         jit: ``numba.njit(...)`` or ``numba.cuda.jit(device=True)``.
+        entry: the decorator of ``hit`` and ``normal`` themselves (default ``jit``). The CPU renderer
+            inlines the helpers into them (``jit`` with ``inline="always"``) but calls the two
+            entry points (plain ``njit``): inlining them at every call site makes the kernel take
+            minutes to compile, and nested calls of the helpers cost more than the arithmetic.
 
     Returns:
         A namespace with ``hit(kind, p0, p1, p2, ox, oy, oz, dx, dy, dz) -> t`` (smallest t > 0 of
@@ -51,6 +57,7 @@ def build_shapes(jit) -> SimpleNamespace:
     """
     big = _BIG
     n_newton = _NEWTON_QUARTIC
+    entry = entry or jit
 
     @jit
     def quad_le0(qa, qb, qc):
@@ -80,8 +87,9 @@ def build_shapes(jit) -> SimpleNamespace:
         """{t : |o + t u| <= h} as (lo, hi); empty is lo > hi. No division by a zero u."""
         if u == 0.0:
             return (-big, big) if abs(o) <= h else (big, -big)
-        t1 = (-h - o) / u
-        t2 = (h - o) / u
+        iu = 1.0 / u  # one division instead of two
+        t1 = (-h - o) * iu
+        t2 = (h - o) * iu
         return (min(t1, t2), max(t1, t2))
 
     @jit
@@ -242,23 +250,15 @@ def build_shapes(jit) -> SimpleNamespace:
             best = keep_smaller(quartic_root(0.5 * (a + d2) - n, a3, a2, a1, a0, max_step), best, tmin)
         return best if best == big else best / sc
 
-    @jit
-    def hit(kind, p0, p1, p2, ox, oy, oz, dx, dy, dz):
-        """Smallest t > 0 with o + t d on the surface of shape ``kind``, or -1.0 for a miss.
-
-        The ray is first rewritten with a unit direction u from c, its point closest to the centre:
-        o + t d = c + t' u with t = (t' + s) / |d|, s = -o.u. Every shape then solves a well-scaled
-        problem near the origin however far the camera is (measured from 100 bounding radii: worst
-        relative error in t 1.5e-15 this way, 1.5e-12 for the quadrics and 1.5e-8 for the torus
-        solved from the camera itself). Convex shapes give the line's interval inside the solid,
-        [lo, hi]: the hit is lo, or hi for a ray that starts inside (lo <= -s < hi).
-        """
-        dd = math.sqrt(dx * dx + dy * dy + dz * dz)
-        if not dd > 0.0:
-            return -1.0
-        ux, uy, uz = dx / dd, dy / dd, dz / dd
+    @entry
+    def hit_unit(kind, p0, p1, p2, radius, ox, oy, oz, ux, uy, uz):
+        """``hit`` for a unit direction u, with the shape's bounding-sphere ``radius``: a ray that
+        misses the sphere returns -1.0 before any shape's own test (the renderer's fast reject)."""
         s = -(ox * ux + oy * uy + oz * uz)
         cx, cy, cz = ox + s * ux, oy + s * uy, oz + s * uz
+        gap = radius * radius - (cx * cx + cy * cy + cz * cz)
+        if gap < 0.0 or (s <= 0.0 and gap <= s * s):  # the line passes the sphere, or it lies behind
+            return -1.0
         if kind == 5:
             tp = line_torus(p0, p1, cx, cy, cz, ux, uy, uz, -s)
         else:
@@ -277,8 +277,25 @@ def build_shapes(jit) -> SimpleNamespace:
                 tp = big
         if tp >= big:
             return -1.0
-        t = (tp + s) / dd
+        t = tp + s
         return t if t > 0.0 else -1.0
+
+    @entry
+    def hit(kind, p0, p1, p2, ox, oy, oz, dx, dy, dz):
+        """Smallest t > 0 with o + t d on the surface of shape ``kind``, or -1.0 for a miss.
+
+        The ray is first rewritten with a unit direction u from c, its point closest to the centre:
+        o + t d = c + t' u with t = (t' + s) / |d|, s = -o.u. Every shape then solves a well-scaled
+        problem near the origin however far the camera is (measured from 100 bounding radii: worst
+        relative error in t 1.5e-15 this way, 1.5e-12 for the quadrics and 1.5e-8 for the torus
+        solved from the camera itself). Convex shapes give the line's interval inside the solid,
+        [lo, hi]: the hit is lo, or hi for a ray that starts inside (lo <= -s < hi).
+        """
+        dd = math.sqrt(dx * dx + dy * dy + dz * dz)
+        if not dd > 0.0:
+            return -1.0
+        t = hit_unit(kind, p0, p1, p2, big, ox, oy, oz, dx / dd, dy / dd, dz / dd)
+        return t / dd if t > 0.0 else -1.0
 
     @jit
     def unit(nx, ny, nz):
@@ -287,7 +304,7 @@ def build_shapes(jit) -> SimpleNamespace:
             return 0.0, 1.0, 0.0
         return nx / ln, ny / ln, nz / ln
 
-    @jit
+    @entry
     def normal(kind, p0, p1, p2, px, py, pz):
         """Unit outward normal of shape ``kind`` at the surface point p (object space)."""
         if kind == 0:  # gradient of |p / axes|^2
@@ -324,7 +341,8 @@ def build_shapes(jit) -> SimpleNamespace:
         f = p0 / rho
         return unit(px - f * px, py, pz - f * pz)
 
-    return SimpleNamespace(hit=hit, normal=normal, quad_le0=quad_le0, slab=slab, line_torus=line_torus)
+    return SimpleNamespace(hit=hit, hit_unit=hit_unit, normal=normal, quad_le0=quad_le0, slab=slab,
+                           line_torus=line_torus)
 
 
 # ------------------------------------------------------------------ host helpers (NumPy)
@@ -370,6 +388,31 @@ def bounding_radius(kind, p0, p1, p2):
     ))
 
 
+@numba.njit(cache=True)
+def support_one(kind, p0, p1, p2, ux, uy, uz):
+    """:func:`support` of one shape along one direction (for compiled host code such as the packer's
+    bounding boxes)."""
+    uxz = math.hypot(ux, uz)  # = sqrt(1 - uy^2) for unit u, without its cancellation near the poles
+    un = math.sqrt(ux * ux + uy * uy + uz * uz)
+    if kind == ELLIPSOID:
+        return math.sqrt((p0 * ux) ** 2 + (p1 * uy) ** 2 + (p2 * uz) ** 2)
+    if kind == BOX:
+        return p0 * abs(ux) + p1 * abs(uy) + p2 * abs(uz)
+    if kind == CYLINDER:
+        return p0 * uxz + p1 * abs(uy)
+    if kind == CONE:
+        return max(p1 * uy, p0 * uxz - p1 * uy)  # the apex, or the base rim point along u
+    if kind == CAPSULE:
+        return p1 * abs(uy) + p0 * un
+    return p0 * uxz + p1 * un  # torus
+
+
+@numba.njit(cache=True)
+def _support_all(kind, p0, p1, p2, ux, uy, uz, out):
+    for i in range(out.shape[0]):
+        out[i] = support_one(kind[i], p0[i], p1[i], p2[i], ux[i], uy[i], uz[i])
+
+
 def support(kind, p0, p1, p2, ux, uy, uz):
     """Support function max over points x of the shape of x.u, exact for every family.
 
@@ -384,17 +427,13 @@ def support(kind, p0, p1, p2, ux, uy, uz):
     Returns:
         float64 array of the broadcast shape, a NumPy scalar for scalar arguments.
     """
-    p0, p1, p2, ux, uy, uz = (np.asarray(v, dtype=np.float64) for v in (p0, p1, p2, ux, uy, uz))
-    uxz = np.hypot(ux, uz)  # = sqrt(1 - uy^2) for unit u, without its cancellation near the poles
-    un = np.sqrt(ux * ux + uy * uy + uz * uz)
-    return _select(kind, (
-        np.sqrt((p0 * ux) ** 2 + (p1 * uy) ** 2 + (p2 * uz) ** 2),
-        p0 * np.abs(ux) + p1 * np.abs(uy) + p2 * np.abs(uz),
-        p0 * uxz + p1 * np.abs(uy),
-        np.maximum(p1 * uy, p0 * uxz - p1 * uy),  # the apex, or the base rim point along u
-        p1 * np.abs(uy) + p0 * un,
-        p0 * uxz + p1 * un,
-    ))
+    k = _kinds(kind)
+    args = np.broadcast_arrays(k, *(np.asarray(v, dtype=np.float64) for v in (p0, p1, p2, ux, uy, uz)))
+    flat = [np.ascontiguousarray(a.ravel()) for a in args]
+    out = np.empty(flat[0].shape[0])
+    _support_all(flat[0].astype(np.int64), *flat[1:], out)
+    out = out.reshape(args[0].shape)
+    return out[()] if out.ndim == 0 else out
 
 
 def validate_params(kind, p0, p1, p2) -> None:
@@ -419,3 +458,40 @@ def validate_params(kind, p0, p1, p2) -> None:
             if bad.any():
                 raise ValueError(f"torus minor radius p1 must be smaller than major radius p0, got "
                                  f"p0={p0[sel][bad][0]!r}, p1={p1[sel][bad][0]!r}")
+
+
+# ------------------------------------------------------------------ the scene model's shapes (NumPy)
+
+
+def object_params(kind, scale, elongation, thickness) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shape parameters (p0, p1, p2) of scene objects from their scale s, elongation rho and thickness.
+
+    Every family fills the box of the report's ellipsoid, half-sizes w = s rho k (x), h = s (1 - rho) k
+    (y) and d = s (z) with k = sqrt(2) / |(rho, 1 - rho)|, so elongation means "wider than tall" for
+    all of them: the ellipsoid and the box have half-sizes (w, h, d); cylinder and cone radius
+    (w + d) / 2 and half-height h; the capsule half-height h with radius thickness * min(h, (w + d) / 2);
+    the torus outer radius (w + d) / 2 with tube radius thickness times its major radius.
+    """
+    kind = np.asarray(kind)
+    scale, rho, tau = (np.asarray(v, dtype=np.float64) for v in (scale, elongation, thickness))
+    k = math.sqrt(2.0) / np.array([math.hypot(r, 1.0 - r) for r in np.ravel(rho).tolist()]).reshape(rho.shape)
+    w, h, d = scale * rho * k, scale * (1.0 - rho) * k, scale
+    w, h = np.maximum(w, 1e-6 * scale), np.maximum(h, 1e-6 * scale)  # rho = 0 or 1: a flat disk, not nothing
+    radius = 0.5 * (w + d)
+    cap_r = tau * np.minimum(h, radius)
+    ring = radius / (1.0 + tau)
+    p0 = _select(kind, (w, w, radius, radius, cap_r, ring))
+    p1 = _select(kind, (h, h, h, h, np.maximum(h - cap_r, 1e-6 * scale), tau * ring))
+    p2 = _select(kind, (d, d, d, d, d, d))
+    return p0, p1, p2
+
+
+def quaternion_matrices(q) -> np.ndarray:
+    """(n, 3, 3) rotation matrices (object -> world) of unit quaternions q (n, 4) = (w, x, y, z)."""
+    q = np.asarray(q, dtype=np.float64).reshape(-1, 4)
+    w, x, y, z = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], 1)

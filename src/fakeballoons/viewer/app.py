@@ -113,7 +113,7 @@ def create_app() -> FastAPI:
     @app.get("/api/defaults")
     def defaults():
         config = SceneConfig()
-        return {"config": config.to_dict(), "class_colours": [list(c.colour) for c in config.classes]}
+        return {"config": config.to_dict(), "class_colours": [list(c) for c in config.label_colours]}
 
     @app.get("/api/render.png")
     def render_png(output: Output = "image", s: tuple = Depends(scene_settings)):
