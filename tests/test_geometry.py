@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 
 from fakeballoons import CameraConfig, Scene, SceneConfig, SceneObject, render, single_object_scene
-from fakeballoons.render import kernels as K
-from fakeballoons.render.pack import pack, projected_bbox
+from fakeballoons.render import kernels
+from fakeballoons.render.geometry import projected_bbox
+from fakeballoons.render.pack import pack
 
 
 def _obj(x=0.0, y=0.0, z=0.0, scale=1.0, elongation=0.5):
     return SceneObject(1, 0.0, elongation, 5.0, scale, x, y, z, 0.5, 0.2, 20.0)
 
 
-_hit_ellipsoid = K._cpu.hit_ellipsoid
+_hit_ellipsoid = kernels._cpu.hit_ellipsoid
 
 
 @numba.njit

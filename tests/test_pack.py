@@ -9,7 +9,7 @@ import pytest
 
 from fakeballoons import ClassPrior, Scene, SceneConfig, sample_scene, single_object_scene
 from fakeballoons.config import hsl_colour
-from fakeballoons.render import kernels as K
+from fakeballoons.render import fields as K
 from fakeballoons.render import render_batch, render_sampled
 from fakeballoons.render.pack import TILE_SIZE, bin_tiles, hsl_colours, pack, pack_sampled
 from fakeballoons.scene import OBJECT_FIELDS, sample_scene_table

@@ -105,7 +105,7 @@ def test_a_pixel_in_shadow_is_the_shading_formula_without_diffuse_and_specular()
     sample = render(_scene(shade), config)
     packed = pack([_scene(shade)], config)
     # The ground point below the box centre, (0, -1, 0), in pixel coordinates.
-    from fakeballoons.render import kernels as K
+    from fakeballoons.render import fields as K
 
     eye, cam = np.array(config.camera.eye), packed.cam
     right, up, fwd = cam[K.RIGHT:K.RIGHT + 3], cam[K.UP:K.UP + 3], cam[K.FWD:K.FWD + 3]
@@ -141,7 +141,7 @@ def test_lighting_and_shadows_never_change_labels():
 
 
 def test_objects_rest_on_the_ground():
-    from fakeballoons.render.shapes import object_params, quaternion_matrices, support
+    from fakeballoons.render.geometry import object_params, quaternion_matrices, support
 
     config = load_preset(SceneConfig, "ground")
     for index in range(5):
@@ -184,7 +184,7 @@ def test_uniform_rotations_are_uniform():
     config = SceneConfig.from_dict({**d, "sampling": {**d["sampling"], "rotation": "uniform"}})
     q = _attributes(config, 300)[:, 12:16]
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0)
-    from fakeballoons.render.shapes import quaternion_matrices
+    from fakeballoons.render.geometry import quaternion_matrices
 
     z = quaternion_matrices(q)[:, :, 2]  # where each object's z axis points: uniform on the sphere
     assert np.abs(z.mean(0)).max() < 0.05 and np.allclose((z ** 2).mean(0), 1 / 3, atol=0.03)

@@ -19,7 +19,8 @@ from numba import cuda  # a module global: the simulator swaps this name inside 
 
 import fakeballoons
 from fakeballoons.render import shapes as S
-from fakeballoons.render.shapes import SHAPES, bounding_radius, build_shapes, support, validate_params
+from fakeballoons.render.geometry import bounding_radius, support, validate_params
+from fakeballoons.render.shapes import SHAPES, build_shapes
 
 # Plain njit for the array harnesses: inlining hit into a caller with inline="always" (as the
 # renderer's kernels do) costs ~10 s of compilation; INLINE checks that build on the scalar cases.

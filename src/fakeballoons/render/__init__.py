@@ -17,7 +17,11 @@ import numpy as np
 from ..config import SceneConfig
 from ..errors import UserError
 from ..scene import Scene
-from . import kernels
+from . import (
+    _cache,  # noqa: F401 - first: numba's cache must know the kernels' sources before they are defined
+    kernels,
+)
+from .fields import NOISE_KINDS
 from .pack import Packed, pack, pack_sampled
 
 __all__ = ["Batch", "Sample", "kernel_noise", "render", "render_batch", "render_sampled"]
@@ -129,11 +133,11 @@ def kernel_noise(points, noise: str, device: str = "cpu") -> np.ndarray:
         float64 array (...), to be equal to :mod:`fakeballoons.noise` within float rounding.
     """
     _check_device(device)
-    if noise not in kernels.NOISE_KINDS:
-        raise UserError(f"noise must be one of {list(kernels.NOISE_KINDS)}, got {noise!r}")
+    if noise not in NOISE_KINDS:
+        raise UserError(f"noise must be one of {list(NOISE_KINDS)}, got {noise!r}")
     p = np.asarray(points, dtype=np.float64)
     flat = np.ascontiguousarray(p.reshape(-1, 3))
-    kind = kernels.NOISE_KINDS[noise]
+    kind = NOISE_KINDS[noise]
     if device == "cpu":
         out = np.empty(flat.shape[0])
         kernels.noise_cpu(flat, kind, out)

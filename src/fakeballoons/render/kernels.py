@@ -36,70 +36,46 @@ from types import SimpleNamespace
 import numba
 import numpy as np
 
-from ..config import NOISE_FUNCTIONS
-from ..noise import SC_IMPULSES
-from .shapes import build_shapes
+from .fields import (
+    BBX0,
+    BBX1,
+    BBY0,
+    BBY1,
+    CLASS,
+    COL_B,
+    COL_G,
+    COL_R,
+    CX,
+    CY,
+    CZ,
+    EYE,
+    FWD,
+    GROUND_HIT,
+    GROUND_Y,
+    IAX,
+    IAY,
+    IAZ,
+    INSTANCE,
+    KA,
+    KD,
+    KS,
+    LIGHT,
+    NOISE_SCALE,
+    NS,
+    OC,
+    OX,
+    OY,
+    OZ,
+    RIGHT,
+    SKY,
+    SX,
+    SY,
+    UP,
+)
+from .general import _SHADOW_OFFSET, build_general
+from .noise_device import build_noise
 
-# Object row fields.
-CX, CY, CZ = 0, 1, 2  # centre
-IAX, IAY, IAZ = 3, 4, 5  # 1 / semi-axes
-OX, OY, OZ = 6, 7, 8  # (eye - centre) / semi-axes: the ray origin in unit-sphere space
-OC = 9  # |o'|^2 - 1
-COL_R, COL_G, COL_B = 10, 11, 12  # radiance Le in [0, 1]
-KD, KS, NS = 13, 14, 15  # Phong coefficients and exponent
-NOISE_SCALE = 16
-CLASS = 17  # label 1..K
-INSTANCE = 18  # object index in its scene + 1
-BBX0, BBY0, BBX1, BBY1 = 19, 20, 21, 22  # projected bounding box, continuous pixel coordinates
-# Read by the general kernel only (zero in a batch of the report's objects):
-SHAPE = 23  # shape family, an index of SHAPES
-P0, P1, P2 = 24, 25, 26  # shape parameters (render/shapes.py)
-ROT = 27  # 9 entries: the rotation matrix R (object -> world), row-major
-ROTATED = 36  # 1 if R is not the identity
-TEXTURE = 37  # texture space, an index of TEXTURES
-NOISE_KIND = 38  # noise function of the texture
-SCALE = 39  # s: solid texture is taken at r * p_object / s
-RADIUS = 40  # bounding-sphere radius, for shadow rays
-EQ = 41  # 9 entries: diag(1 / axes) R^T of a rotated ellipsoid, which maps it to the unit sphere
-OBJ_FIELDS = 50
-# OX, OY, OZ (and OC) of other objects: a rotated ellipsoid's eye in unit-sphere space, EQ (eye - c)
-# (and its |.|^2 - 1); any other shape's eye in object space, R^T (eye - c).
-
-# Camera fields.
-EYE, RIGHT, UP, FWD = 0, 3, 6, 9  # eye position and unit basis vectors (3 each)
-SX, SY = 12, 13  # tan(fov_y / 2) * aspect, tan(fov_y / 2)
-LIGHT = 14  # light position (3)
-KA = 17
-GROUND = 18  # 1 if there is a ground plane (general kernel)
-GROUND_Y, GROUND_SCALE, GROUND_ALBEDO, GROUND_KD = 19, 20, 21, 22
-SHADOWS = 23  # 1 for shadow rays (general kernel)
-CAM_SIZE = 24
-
-SKY, GROUND_HIT = -1, -2  # what a ray that meets no object hits
-
-NOISE_KINDS = {name: i for i, name in enumerate(NOISE_FUNCTIONS)}  # the kernels' noise numbering
-PERLIN, SPARSE_CONVOLUTION = NOISE_KINDS["perlin"], NOISE_KINDS["sc"]
-
-_S = SC_IMPULSES
-_SC_AMPLITUDE = 0.8 * _S ** (-1.0 / 3.0)
 _NO_HIT = 1e300
-_SHADOW_OFFSET = 1e-6  # shadow rays start this far off the surface, against self-shadowing by rounding
-
-
-def _perlin_tables():
-    """pi(x mod 289) for x in [0, 578), and the gradient (SPEC section 2) of each hash pi(x)."""
-    x = np.arange(578, dtype=np.int64) % 289
-    perm = (34 * x * x + x) % 289
-    k = perm % 12
-    s0 = 1.0 - 2.0 * (k % 2)
-    s1 = 1.0 - 2.0 * ((k // 2) % 2)
-    gx = np.where(k < 8, s0, 0.0)
-    gy = np.where(k < 4, s1, np.where(k >= 8, s0, 0.0))
-    gz = np.where(k >= 4, s1, 0.0)
-    return perm, gx, gy, gz
-
-
-_PERM, _GRAD_X, _GRAD_Y, _GRAD_Z = _perlin_tables()
 
 
 def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
@@ -113,102 +89,8 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
     """
     sjit = scalar_jit or jit
 
-    # ---------------------------------------------------------------- noise
-
-    perm = _PERM
-    grad_x = _GRAD_X
-    grad_y = _GRAD_Y
-    grad_z = _GRAD_Z
-
-    @jit
-    def grad_dot(i, fx, fy, fz):
-        """Gradient of lattice hash pi(i) (i in [0, 578)) dotted with the offset (fx, fy, fz)."""
-        return grad_x[i] * fx + grad_y[i] * fy + grad_z[i] * fz
-
-    @jit
-    def fade(t):
-        return t * t * t * (t * (t * 6.0 - 15.0) + 10.0)
-
-    @jit
-    def perlin(x, y, z):
-        fx0 = math.floor(x)
-        fy0 = math.floor(y)
-        fz0 = math.floor(z)
-        # pi(a + b) only depends on (a + b) mod 289: reduce each coordinate once, then every
-        # argument below is in [0, 578) and the permutation is a table lookup (exact integers).
-        ix = np.int64(fx0) % 289
-        iy = np.int64(fy0) % 289
-        iz = np.int64(fz0) % 289
-        fx = x - fx0
-        fy = y - fy0
-        fz = z - fz0
-        # Hashes shared between corners: 2 + 4 + 8 permutations instead of 24.
-        pz0 = perm[iz]
-        pz1 = perm[iz + 1]
-        p00 = perm[iy + pz0]
-        p01 = perm[iy + pz1]
-        p10 = perm[iy + 1 + pz0]
-        p11 = perm[iy + 1 + pz1]
-        n000 = grad_dot(ix + p00, fx, fy, fz)
-        n001 = grad_dot(ix + p01, fx, fy, fz - 1.0)
-        n010 = grad_dot(ix + p10, fx, fy - 1.0, fz)
-        n011 = grad_dot(ix + p11, fx, fy - 1.0, fz - 1.0)
-        n100 = grad_dot(ix + 1 + p00, fx - 1.0, fy, fz)
-        n101 = grad_dot(ix + 1 + p01, fx - 1.0, fy, fz - 1.0)
-        n110 = grad_dot(ix + 1 + p10, fx - 1.0, fy - 1.0, fz)
-        n111 = grad_dot(ix + 1 + p11, fx - 1.0, fy - 1.0, fz - 1.0)
-        ux = fade(fx)
-        uy = fade(fy)
-        uz = fade(fz)
-        vx = 1.0 - ux
-        vy = 1.0 - uy
-        vz = 1.0 - uz
-        return (vx * (vy * (vz * n000 + uz * n001) + uy * (vz * n010 + uz * n011))
-                + ux * (vy * (vz * n100 + uz * n101) + uy * (vz * n110 + uz * n111)))
-
-    @jit
-    def sparse_convolution(x, y, z):
-        bx = np.int64(math.floor(x - 0.5))
-        by = np.int64(math.floor(y - 0.5))
-        bz = np.int64(math.floor(z - 0.5))
-        total = 0.0
-        for cx in range(2):
-            qx = bx + cx
-            dx = max(max(qx - x, x - (qx + 1.0)), 0.0)
-            for cy in range(2):
-                qy = by + cy
-                dy = max(max(qy - y, y - (qy + 1.0)), 0.0)
-                for cz in range(2):
-                    qz = bz + cz
-                    dz = max(max(qz - z, z - (qz + 1.0)), 0.0)
-                    # Impulses of a cell lie inside it and the kernel vanishes beyond 0.5, so a
-                    # cell farther than 0.5 from p adds exactly zero and is skipped.
-                    if dx * dx + dy * dy + dz * dz >= 0.25:
-                        continue
-                    # True modulo: the seed is non-negative, so each step below may use a mask.
-                    t = (4 * _S * (qx + 1000 * qy + 576 * qz)) % 65536
-                    for j in range(_S):
-                        t = (3125 * t + 49) & 65535
-                        w = _SC_AMPLITUDE * (t / 65536.0)
-                        if j >= _S // 2:
-                            w = -w
-                        t = (3125 * t + 49) & 65535
-                        vx = (qx + t / 65536.0) - x
-                        t = (3125 * t + 49) & 65535
-                        vy = (qy + t / 65536.0) - y
-                        t = (3125 * t + 49) & 65535
-                        vz = (qz + t / 65536.0) - z
-                        d2 = vx * vx + vy * vy + vz * vz
-                        if d2 < 0.25:
-                            k = 1.0 - 4.0 * d2
-                            total += w * (k * k * k)
-        return total
-
-    @sjit
-    def noise(kind, x, y, z):
-        if kind == 0:
-            return perlin(x, y, z)
-        return sparse_convolution(x, y, z)
+    noises = build_noise(jit, sjit)
+    noise = noises.noise
 
     # ------------------------------------------------------------- geometry
 
@@ -223,11 +105,9 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         return dx, dy, dz
 
     @jit
-    def hit_ellipsoid(objs, o, dx, dy, dz):
-        """Ray parameter t > 0 of the first hit of eye + t d with object o, or -1 for a miss."""
-        ex = dx * objs[o, IAX]
-        ey = dy * objs[o, IAY]
-        ez = dz * objs[o, IAZ]
+    def sphere_hit(ex, ey, ez, objs, o):
+        """t > 0 of the first hit with the unit sphere of the ray from o's packed unit-sphere-space eye
+        (OX, OY, OZ; OC = |.|^2 - 1) along (ex, ey, ez), or -1 for a miss."""
         a = ex * ex + ey * ey + ez * ez
         half_b = objs[o, OX] * ex + objs[o, OY] * ey + objs[o, OZ] * ez
         disc = half_b * half_b - a * objs[o, OC]
@@ -239,64 +119,27 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
             t = (-half_b + root) / a
         return t if t > 0.0 else -1.0
 
+    @jit
+    def hit_ellipsoid(objs, o, dx, dy, dz):
+        """Ray parameter t > 0 of the first hit of eye + t d with axis-aligned ellipsoid o, or -1."""
+        return sphere_hit(dx * objs[o, IAX], dy * objs[o, IAY], dz * objs[o, IAZ], objs, o)
+
+    @jit
+    def ellipsoid_normal(objs, o, px, py, pz):
+        """Unit normal of an axis-aligned ellipsoid at p: the gradient of |(p - c) / axes|^2."""
+        nx = (px - objs[o, CX]) * objs[o, IAX] * objs[o, IAX]
+        ny = (py - objs[o, CY]) * objs[o, IAY] * objs[o, IAY]
+        nz = (pz - objs[o, CZ]) * objs[o, IAZ] * objs[o, IAZ]
+        inv = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
+        return nx * inv, ny * inv, nz * inv
+
     if general:
-        shapes = build_shapes(jit, entry=sjit)
-        shape_hit = shapes.hit  # device functions are closure variables; a namespace would not type
-        shape_hit_unit = shapes.hit_unit
-        shape_normal = shapes.normal
+        g = build_general(jit, sjit, noise, hit_ellipsoid, sphere_hit, ellipsoid_normal)
+        hit_from_eye, hit_ground, surface_normal = g.hit_from_eye, g.hit_ground, g.surface_normal
+        surface_texture, occluded, shade_ground = g.surface_texture, g.occluded, g.shade_ground
+    else:  # the report's model: axis-aligned ellipsoids, texture at the normal, no ground, no shadows
+        surface_normal = ellipsoid_normal
 
-        @jit
-        def to_object(objs, o, x, y, z):
-            """R^T (x, y, z): a world vector in object o's frame."""
-            return (objs[o, ROT] * x + objs[o, ROT + 3] * y + objs[o, ROT + 6] * z,
-                    objs[o, ROT + 1] * x + objs[o, ROT + 4] * y + objs[o, ROT + 7] * z,
-                    objs[o, ROT + 2] * x + objs[o, ROT + 5] * y + objs[o, ROT + 8] * z)
-
-        @jit
-        def hit_object(objs, o, ox, oy, oz, dx, dy, dz):
-            """t > 0 of the first hit of the ray o + t d (any origin) with object o, or -1."""
-            lx, ly, lz = to_object(objs, o, ox - objs[o, CX], oy - objs[o, CY], oz - objs[o, CZ])
-            ux, uy, uz = to_object(objs, o, dx, dy, dz)
-            return shape_hit(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], lx, ly, lz, ux, uy, uz)
-
-        @jit
-        def hit_rotated_ellipsoid(objs, o, dx, dy, dz):
-            """hit_ellipsoid with the full map EQ to the unit sphere in place of the diagonal one."""
-            ex = objs[o, EQ] * dx + objs[o, EQ + 1] * dy + objs[o, EQ + 2] * dz
-            ey = objs[o, EQ + 3] * dx + objs[o, EQ + 4] * dy + objs[o, EQ + 5] * dz
-            ez = objs[o, EQ + 6] * dx + objs[o, EQ + 7] * dy + objs[o, EQ + 8] * dz
-            a = ex * ex + ey * ey + ez * ez
-            half_b = objs[o, OX] * ex + objs[o, OY] * ey + objs[o, OZ] * ez
-            disc = half_b * half_b - a * objs[o, OC]
-            if disc < 0.0:
-                return -1.0
-            root = math.sqrt(disc)
-            t = (-half_b - root) / a
-            if t <= 0.0:  # the eye is inside the ellipsoid
-                t = (-half_b + root) / a
-            return t if t > 0.0 else -1.0
-
-        @jit
-        def hit_from_eye(objs, o, dx, dy, dz, cam):
-            if objs[o, SHAPE] != 0.0:  # the eye in object space is packed in OX, OY, OZ
-                inv = 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz)  # R keeps lengths: u = R^T d / |d|
-                ux, uy, uz = to_object(objs, o, dx * inv, dy * inv, dz * inv)
-                t = shape_hit_unit(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], objs[o, RADIUS],
-                                   objs[o, OX], objs[o, OY], objs[o, OZ], ux, uy, uz)
-                return t * inv if t > 0.0 else -1.0
-            if objs[o, ROTATED] != 0.0:
-                return hit_rotated_ellipsoid(objs, o, dx, dy, dz)
-            return hit_ellipsoid(objs, o, dx, dy, dz)
-
-        @jit
-        def hit_ground(cam, dy, best, best_t):
-            """The ground plane y = GROUND_Y in place of (best, best_t) if it is nearer."""
-            if cam[GROUND] != 0.0 and dy != 0.0:
-                t = (cam[GROUND_Y] - cam[EYE + 1]) / dy
-                if t > 0.0 and t < best_t:
-                    return GROUND_HIT, t
-            return best, best_t
-    else:
         @jit
         def hit_from_eye(objs, o, dx, dy, dz, cam):
             return hit_ellipsoid(objs, o, dx, dy, dz)
@@ -304,6 +147,19 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         @jit
         def hit_ground(cam, dy, best, best_t):
             return best, best_t
+
+        @jit
+        def surface_texture(objs, o, px, py, pz, vx, vy, vz, kind):
+            r = objs[o, NOISE_SCALE]
+            return 0.5 * noise(kind, r * vx, r * vy, r * vz) + 0.5
+
+        @jit
+        def occluded(px, py, pz, cam, objs, b, scene_start):
+            return False
+
+        @jit
+        def shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start):
+            return 0.0
 
     @jit
     def cast(fx, fy, width, height, cam, objs, tile_objs, lo, hi):
@@ -330,110 +186,6 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         yn = 1.0 - 2.0 * fy / height
         g = 0.5 * noise(kind, scale * xn, scale * yn, 0.0) + 0.5
         return min(max(g, 0.0), 1.0)
-
-    @jit
-    def ellipsoid_normal(objs, o, px, py, pz):
-        """Unit normal of an axis-aligned ellipsoid at p: the gradient of |(p - c) / axes|^2."""
-        nx = (px - objs[o, CX]) * objs[o, IAX] * objs[o, IAX]
-        ny = (py - objs[o, CY]) * objs[o, IAY] * objs[o, IAY]
-        nz = (pz - objs[o, CZ]) * objs[o, IAZ] * objs[o, IAZ]
-        inv = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
-        return nx * inv, ny * inv, nz * inv
-
-    if general:
-        @jit
-        def surface_normal(objs, o, px, py, pz):
-            if objs[o, SHAPE] == 0.0 and objs[o, ROTATED] != 0.0:  # EQ^T EQ (p - c): the quadric's gradient
-                rx = px - objs[o, CX]
-                ry = py - objs[o, CY]
-                rz = pz - objs[o, CZ]
-                qx = objs[o, EQ] * rx + objs[o, EQ + 1] * ry + objs[o, EQ + 2] * rz
-                qy = objs[o, EQ + 3] * rx + objs[o, EQ + 4] * ry + objs[o, EQ + 5] * rz
-                qz = objs[o, EQ + 6] * rx + objs[o, EQ + 7] * ry + objs[o, EQ + 8] * rz
-                nx = objs[o, EQ] * qx + objs[o, EQ + 3] * qy + objs[o, EQ + 6] * qz
-                ny = objs[o, EQ + 1] * qx + objs[o, EQ + 4] * qy + objs[o, EQ + 7] * qz
-                nz = objs[o, EQ + 2] * qx + objs[o, EQ + 5] * qy + objs[o, EQ + 8] * qz
-                inv = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
-                return nx * inv, ny * inv, nz * inv
-            if objs[o, SHAPE] != 0.0:
-                lx, ly, lz = to_object(objs, o, px - objs[o, CX], py - objs[o, CY], pz - objs[o, CZ])
-                mx, my, mz = shape_normal(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], lx, ly, lz)
-                return (objs[o, ROT] * mx + objs[o, ROT + 1] * my + objs[o, ROT + 2] * mz,
-                        objs[o, ROT + 3] * mx + objs[o, ROT + 4] * my + objs[o, ROT + 5] * mz,
-                        objs[o, ROT + 6] * mx + objs[o, ROT + 7] * my + objs[o, ROT + 8] * mz)
-            return ellipsoid_normal(objs, o, px, py, pz)
-
-        @jit
-        def surface_texture(objs, o, px, py, pz, vx, vy, vz, kind):
-            """Texture t of object o at p: at r times the view-space normal v (the report's), at the
-            object-space point (solid), or 1 (none); its own noise function."""
-            mode = objs[o, TEXTURE]
-            if mode == 2.0:
-                return 1.0
-            own = np.int64(objs[o, NOISE_KIND])
-            r = objs[o, NOISE_SCALE]
-            if mode == 1.0:
-                lx, ly, lz = to_object(objs, o, px - objs[o, CX], py - objs[o, CY], pz - objs[o, CZ])
-                q = r / objs[o, SCALE]
-                return 0.5 * noise(own, q * lx, q * ly, q * lz) + 0.5
-            return 0.5 * noise(own, r * vx, r * vy, r * vz) + 0.5
-
-        @jit
-        def occluded(px, py, pz, cam, objs, b, scene_start):
-            """True if an object of scene b lies between p and the light (hard shadows)."""
-            if cam[SHADOWS] == 0.0:
-                return False
-            dx = cam[LIGHT] - px
-            dy = cam[LIGHT + 1] - py
-            dz = cam[LIGHT + 2] - pz
-            dd = dx * dx + dy * dy + dz * dz
-            for j in range(scene_start[b], scene_start[b + 1]):
-                # Bounding sphere against the segment p -> light first: most objects are far from it.
-                cx = objs[j, CX] - px
-                cy = objs[j, CY] - py
-                cz = objs[j, CZ] - pz
-                s = min(max((cx * dx + cy * dy + cz * dz) / dd, 0.0), 1.0)
-                ex = cx - s * dx
-                ey = cy - s * dy
-                ez = cz - s * dz
-                if ex * ex + ey * ey + ez * ez > objs[j, RADIUS] * objs[j, RADIUS]:
-                    continue
-                t = hit_object(objs, j, px, py, pz, dx, dy, dz)
-                if t > 0.0 and t < 1.0:
-                    return True
-            return False
-
-        @jit
-        def shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start):
-            """Grey level of the ground at eye + t d: albedo (ka + kd max(n.l, 0) t_ground), n = +y."""
-            px = cam[EYE] + t * dx
-            py = cam[EYE + 1] + t * dy
-            pz = cam[EYE + 2] + t * dz
-            ix = cam[LIGHT] - px
-            iy = cam[LIGHT + 1] - py
-            iz = cam[LIGHT + 2] - pz
-            diffuse = max(iy / math.sqrt(ix * ix + iy * iy + iz * iz), 0.0)
-            if diffuse > 0.0 and occluded(px, py + _SHADOW_OFFSET, pz, cam, objs, b, scene_start):
-                diffuse = 0.0
-            r = cam[GROUND_SCALE]
-            texture = 0.5 * noise(kind, r * px, r * pz, 0.0) + 0.5
-            g = cam[GROUND_ALBEDO] * (cam[KA] + cam[GROUND_KD] * diffuse * texture)
-            return min(max(g, 0.0), 1.0)
-    else:
-        surface_normal = ellipsoid_normal
-
-        @jit
-        def surface_texture(objs, o, px, py, pz, vx, vy, vz, kind):
-            r = objs[o, NOISE_SCALE]
-            return 0.5 * noise(kind, r * vx, r * vy, r * vz) + 0.5
-
-        @jit
-        def occluded(px, py, pz, cam, objs, b, scene_start):
-            return False
-
-        @jit
-        def shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start):
-            return 0.0
 
     @jit
     def shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start):
@@ -589,7 +341,7 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
             label[b, py, px] = 0 if oc < 0 else np.uint8(objs[oc, CLASS])
 
     return SimpleNamespace(
-        perlin=perlin, sparse_convolution=sparse_convolution, noise=noise, ray_dir=ray_dir,
+        perlin=noises.perlin, sparse_convolution=noises.sparse_convolution, noise=noise, ray_dir=ray_dir,
         hit_ellipsoid=hit_ellipsoid, hit_from_eye=hit_from_eye, cast=cast, background=background, shade=shade,
         render_pixel=render_pixel,
     )

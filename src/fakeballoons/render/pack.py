@@ -18,11 +18,17 @@ import numpy as np
 
 from ..config import MSAA_PATTERNS, TEXTURES, SceneConfig
 from ..scene import OBJECT_FIELDS, Scene, sample_scene_table
-from . import kernels as K
-from .shapes import bounding_radius, object_params, quaternion_matrices, support, support_one
+from . import fields as K
+from .geometry import (
+    bounding_radius,
+    camera_basis,
+    object_params,
+    projected_bbox,
+    projected_bbox_support,
+    quaternion_matrices,
+)
 
 TILE_SIZE = 16
-_BBOX_MARGIN = 0.5  # pixels added around each exact bounding box against rounding
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class Packed:
     tile_start: np.ndarray  # (B * tiles_per_scene + 1,) int64
     tile_objs: np.ndarray  # (entries,) int64
     bg_scales: np.ndarray  # (B,) float64
-    kind: int  # kernels.PERLIN or kernels.SPARSE_CONVOLUTION
+    kind: int  # the scene noise, an index of NOISE_FUNCTIONS (fields.NOISE_KINDS)
     pattern: np.ndarray  # (S, 2) float64 sample offsets in pixels
     ignore_edges: bool
     ignore_index: int
@@ -54,18 +60,6 @@ class Packed:
         return (self.height, self.width, TILE_SIZE, self.tiles_x, self.tiles_per_scene, self.cam,
                 self.objs, self.tile_start, self.tile_objs, self.bg_scales, self.kind, self.pattern,
                 self.ignore_edges, self.ignore_index, self.scene_start)
-
-
-def camera_basis(config: SceneConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Eye and the unit right, up and forward vectors of the configured camera."""
-    cam = config.camera
-    eye = np.asarray(cam.eye, dtype=np.float64)
-    fwd = np.asarray(cam.target, dtype=np.float64) - eye
-    fwd /= np.linalg.norm(fwd)
-    right = np.cross(fwd, np.asarray(cam.up, dtype=np.float64))
-    right /= np.linalg.norm(right)
-    up = np.cross(right, fwd)
-    return eye, right, up, fwd
 
 
 def pack_camera(config: SceneConfig) -> np.ndarray:
@@ -204,136 +198,6 @@ def _pack_general(objs: np.ndarray, col: dict[str, np.ndarray], config: SceneCon
     if other.any():
         objs[other, K.BBX0:K.BBY1 + 1] = projected_bbox_support(
             centre[other], shape[other], [v[other] for v in p], rotation[other], objs[other, K.RADIUS], config)
-
-
-def projected_bbox(centre: np.ndarray, axes: np.ndarray, config: SceneConfig,
-                   rotation: np.ndarray | None = None) -> np.ndarray:
-    """Screen bounding boxes (x0, y0, x1, y1) in continuous pixel coordinates, one row per ellipsoid
-    (rotated by ``rotation``, (n, 3, 3) object -> world, if given).
-
-    In camera coordinates (x right, y up, z forward) the ellipsoid {X : (X - c)^T M (X - c) <= 1}
-    is touched by the plane through the eye with normal n where n^T M^-1 n = (n . c)^2. For
-    n = (1, 0, -s) the plane holds the points with x / z = s, which gives a quadratic in s whose
-    two roots bound x / z; likewise for y. An ellipsoid that reaches behind the eye's plane gets
-    the whole screen; one entirely behind gets an empty box.
-    """
-    eye, right, up, fwd = camera_basis(config)
-    rot = np.stack([right, up, fwd])  # world -> camera
-    c = (centre - eye) @ rot.T  # (n, 3)
-    # M^-1 in camera coordinates: rot diag(axes^2) rot^T, or rot R diag(axes^2) R^T rot^T.
-    if rotation is None:
-        p = np.einsum("ai,ni,bi->nab", rot, axes ** 2, rot)
-    else:
-        to_camera = np.einsum("ai,nij->naj", rot, rotation)
-        p = np.einsum("naj,nj,nbj->nab", to_camera, axes ** 2, to_camera)
-    w, h = config.width, config.height
-    tan_half = math.tan(math.radians(config.camera.fov_y) / 2.0)
-    scale = np.array([tan_half * w / h, tan_half])
-    out = np.empty((len(c), 4))
-    out[:] = (-_BBOX_MARGIN, -_BBOX_MARGIN, w + _BBOX_MARGIN, h + _BBOX_MARGIN)  # whole screen
-    alpha = p[:, 2, 2] - c[:, 2] ** 2
-    depth_extent = np.sqrt(p[:, 2, 2])
-    in_front = (c[:, 2] > 0) & (alpha < 0)
-    behind = c[:, 2] + depth_extent <= 0
-    out[behind] = (1.0, 1.0, -1.0, -1.0)  # empty
-    if in_front.any():
-        cf, pf, af = c[in_front], p[in_front], alpha[in_front]
-        bounds = []
-        for axis in (0, 1):
-            beta = pf[:, axis, 2] - cf[:, axis] * cf[:, 2]
-            gamma = pf[:, axis, axis] - cf[:, axis] ** 2
-            root = np.sqrt(np.maximum(beta * beta - af * gamma, 0.0))
-            s1, s2 = (beta + root) / af, (beta - root) / af
-            bounds.append((np.minimum(s1, s2) / scale[axis], np.maximum(s1, s2) / scale[axis]))
-        (xn0, xn1), (yn0, yn1) = bounds
-        out[in_front, 0] = (xn0 + 1.0) / 2.0 * w - _BBOX_MARGIN
-        out[in_front, 2] = (xn1 + 1.0) / 2.0 * w + _BBOX_MARGIN
-        out[in_front, 1] = (1.0 - yn1) / 2.0 * h - _BBOX_MARGIN  # screen y grows downwards
-        out[in_front, 3] = (1.0 - yn0) / 2.0 * h + _BBOX_MARGIN
-    return out
-
-
-def projected_bbox_support(centre: np.ndarray, shape: np.ndarray, params: list[np.ndarray], rotation: np.ndarray,
-                           radius: np.ndarray, config: SceneConfig, tolerance: float = 0.01) -> np.ndarray:
-    """Screen bounding boxes of rotated shapes of any family, exact up to bisection, like
-    :func:`projected_bbox`.
-
-    In camera coordinates the plane through the eye with normal (1, 0, -s) holds the points with
-    x / z = s; it touches the shape where g(s) = h(1, 0, -s) + c_x - s c_z = 0, h the shape's
-    support function (exact for every family, render/shapes.py). For a shape in front of the eye g
-    decreases in s, so its root, the largest x / z, is found by bisection between the centre's
-    ratio and a bound from the bounding sphere, to ``tolerance`` pixels, keeping the outer end (so
-    the box never cuts the shape); likewise the smallest, and for y. Shapes that reach behind the
-    eye's plane get the whole screen; those entirely behind, an empty box.
-    """
-    eye, right, up, fwd = camera_basis(config)
-    rot = np.stack([right, up, fwd])  # world -> camera
-    c = (centre - eye) @ rot.T
-    to_object = np.einsum("nji,aj->nia", rotation, rot)  # R^T rot^T: camera directions into object space
-
-    def h(direction):  # support of each shape along camera-space directions (n, 3)
-        u = np.einsum("nia,na->ni", to_object, direction)
-        return support(shape, *params, u[:, 0], u[:, 1], u[:, 2])
-
-    w, ht = config.width, config.height
-    tan_half = math.tan(math.radians(config.camera.fov_y) / 2.0)
-    scale = (tan_half * w / ht, tan_half)
-    out = np.empty((len(c), 4))
-    out[:] = (-_BBOX_MARGIN, -_BBOX_MARGIN, w + _BBOX_MARGIN, ht + _BBOX_MARGIN)  # whole screen
-    e_z = np.tile([0.0, 0.0, 1.0], (len(c), 1))
-    near = c[:, 2] - h(-e_z)  # the smallest depth of each shape
-    out[c[:, 2] + h(e_z) <= 0] = (1.0, 1.0, -1.0, -1.0)  # entirely behind the eye
-    front = near > 1e-9 * np.maximum(radius, 1e-300)
-    if not front.any():
-        return out
-    cf, ratio = c[front], c[front, :2] / c[front, 2:3]
-    reach = (np.abs(cf[:, :2]) + radius[front, None]) / near[front, None]  # |x / z| of the sphere, at most
-    # The four bounds (x max, x min, y max, y min) of every shape, solved together: g(s) = h(n) + n.c
-    # with n = sign (e_axis - s e_z); g >= 0 on the inner side of the root, < 0 on the outer side.
-    m = len(cf)
-    axis = np.repeat([[0, 0, 1, 1]], m, axis=0).ravel()
-    sign = np.repeat([[1.0, -1.0, 1.0, -1.0]], m, axis=0).ravel()
-    item = np.repeat(np.arange(m), 4)
-    inner = ratio[item, axis]
-    outer = inner + sign * np.maximum(sign * (sign * reach[item, axis] - inner), 0.0)
-    to_obj, kinds = to_object[front][item], shape[front][item]
-    prm = [v[front][item] for v in params]
-    cc = cf[item]
-    pixel = min(2.0 * scale[0] / w, 2.0 * scale[1] / ht)  # one pixel in units of x / z
-    iterations = int(np.clip(np.ceil(np.log2(np.max(np.abs(outer - inner)) / (tolerance * pixel) + 1.0)), 1, 60))
-    _bisect_silhouettes(np.ascontiguousarray(to_obj), kinds.astype(np.int64), *prm, np.ascontiguousarray(cc),
-                        axis, sign, inner, outer, iterations)
-    found = outer.reshape(m, 4)
-    bounds = [(found[:, 1] / scale[0], found[:, 0] / scale[0]), (found[:, 3] / scale[1], found[:, 2] / scale[1])]
-    (xn0, xn1), (yn0, yn1) = bounds
-    out[front, 0] = (xn0 + 1.0) / 2.0 * w - _BBOX_MARGIN
-    out[front, 2] = (xn1 + 1.0) / 2.0 * w + _BBOX_MARGIN
-    out[front, 1] = (1.0 - yn1) / 2.0 * ht - _BBOX_MARGIN
-    out[front, 3] = (1.0 - yn0) / 2.0 * ht + _BBOX_MARGIN
-    return out
-
-
-@numba.njit(cache=True)
-def _bisect_silhouettes(to_obj, kinds, p0, p1, p2, c, axis, sign, inner, outer, iterations):
-    """Bisection of g(s) = h(n) + n.c, n = sign (e_axis - s e_z), for each row, in place, keeping
-    g(inner) >= 0 > g(outer) (see :func:`projected_bbox_support`)."""
-    for i in range(inner.shape[0]):
-        n0 = sign[i] if axis[i] == 0 else 0.0
-        n1 = sign[i] if axis[i] == 1 else 0.0
-        lo, hi = inner[i], outer[i]
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            n2 = -sign[i] * mid
-            ux = to_obj[i, 0, 0] * n0 + to_obj[i, 0, 1] * n1 + to_obj[i, 0, 2] * n2
-            uy = to_obj[i, 1, 0] * n0 + to_obj[i, 1, 1] * n1 + to_obj[i, 1, 2] * n2
-            uz = to_obj[i, 2, 0] * n0 + to_obj[i, 2, 1] * n1 + to_obj[i, 2, 2] * n2
-            g = support_one(kinds[i], p0[i], p1[i], p2[i], ux, uy, uz) + n0 * c[i, 0] + n1 * c[i, 1] + n2 * c[i, 2]
-            if g >= 0.0:
-                lo = mid
-            else:
-                hi = mid
-        inner[i] = lo
-        outer[i] = hi
 
 
 def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, width: int):
