@@ -96,7 +96,7 @@ def test_experiment_refuses_other_settings_and_bad_inputs(tmp_path, toy_preset, 
     assert code == 2 and "COCO root not found" in err
     assert not (tmp_path / "e2").exists()  # checked before any pretraining
     code, _, err = cli(["experiment", "--out", tmp_path / "e3", "--quiet"])
-    assert code == 2 and "the following arguments are required: --data" in err
+    assert code == 2 and "needs downstream data" in err
     code, _, err = cli(["experiment", "--out", tmp_path / "e4", "--preset", "nope", "--data", f"coco:{tmp_path}"])
     assert code == 2 and "unknown experiment preset 'nope'" in err
 
@@ -109,3 +109,110 @@ def test_t_interval_and_presets():
     assert t_interval([1.0]) is None
     assert experiment.load_experiment_preset("quick-folder").seeds == 2
     assert experiment.load_experiment_preset("paper-coco").downstream.num_train == 1000
+
+
+SWEEP = {"kind": "sweep", "pretrain": {**TOY, "epochs": 2}, "seeds": 2, "reference": "plain",
+         "arms": [{"name": "plain", "scene": "report"},
+                  {"name": "flat", "scene": {"base": "report", "texture": "none"}, "cue": "texture"},
+                  {"name": "round", "scene": "fixed-elongation", "cue": "elongation"}]}
+
+
+@pytest.mark.slow
+def test_sweep_end_to_end_interrupted_resumed_and_sharded(tmp_path, cli, monkeypatch):
+    preset = tmp_path / "sweep.json"
+    preset.write_text(json.dumps(SWEEP))
+    args = ["experiment", "--preset", preset, "--out", tmp_path / "sw", "--quiet"]
+    calls, real_train = [], experiment.train
+
+    def interrupted(*a, **kw):
+        calls.append(a[1].name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_train(*a, **kw)
+
+    monkeypatch.setattr(experiment, "train", interrupted)
+    assert cli(args)[0] == 130
+    monkeypatch.setattr(experiment, "train", real_train)
+    # shard 1 of 2 first: it runs its share, skips what waits for shard 0, and writes no report
+    code, out, err = cli([*args, "--shard", "1/2"])
+    assert code == 0 and "this shard's runs are done" in out, err
+    assert not (tmp_path / "sw" / "report.md").exists()
+    code, out, err = cli([*args, "--shard", "0/2"])
+    assert code == 0, err
+    code, out, err = cli([*args, "--shard", "1/2"])  # what waited for shard 0's models
+    assert code == 0 and "wrote" in out, err
+    sw = tmp_path / "sw"
+    names = ("plain", "flat", "round")
+    for a in names:
+        for s in (0, 1):
+            assert (sw / f"train-{a}-seed{s}" / "last.pt").exists()
+            for b in names:
+                if a != b:
+                    assert (sw / f"cross-{a}-on-{b}-seed{s}" / "val_confusion.pt").exists()
+    report = (sw / "report.md").read_text()
+    for a in names:
+        assert f"| `{a}` |" in report and f"| {a} |" in report
+    assert "| flat | paired |" in report and "| round | unpaired |" in report  # same scenes / other geometry
+    assert report.count("images [") == 2 * 6 and report.count("seeds [") == 2 * 6
+    assert "## Cross-evaluation" in report and "| n/a" not in report
+    assert "without texture" in report and "without elongation" in report
+    assert "The model leans most on" in report or "can do without any" in report
+    for png in ("cross_eval.png", "per_class_f1.png", "curves.png", "scenes.png"):
+        assert (sw / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the report can be rewritten on its own, from the finished runs
+    (sw / "report.md").unlink()
+    code, out, _ = cli(["report", sw])
+    assert code == 0 and (sw / "report.md").read_text() == report
+
+
+@pytest.mark.slow
+def test_the_reports_design_with_named_arms_gives_the_same_runs(tmp_path, cli):
+    """pretrain-perlin of the arms design equals `train --data synthetic:perlin` with the same recipe."""
+    from fakeballoons.data.sources import DataConfig, synthetic_scene
+    from fakeballoons.train.experiment import ExperimentRun, plan
+
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"pretrain": TOY, "downstream": TOY, "seeds": 1}))
+    folder_dataset(tmp_path / "down")
+    record = ExperimentRun(experiment.load_experiment_preset(str(preset)),
+                           DataConfig(f"folder:{tmp_path / 'down'}", classes=3))
+    jobs = {j.name: j for j in plan(record)}
+    for noise in ("perlin", "sc"):
+        job = jobs[f"pretrain-{noise}"]
+        assert synthetic_scene(job.run.data, 32) == synthetic_scene(DataConfig(f"synthetic:{noise}"), 32)
+    assert cli(["experiment", "--preset", preset, "--data", f"folder:{tmp_path / 'down'}", "--classes", 3,
+                "--out", tmp_path / "exp", "--quiet"])[0] == 0
+    flags = ["--model", TOY["model"], "--epochs", TOY["epochs"], "--batch-size", TOY["batch_size"], "--optimizer",
+             "adamw", "--lr", TOY["lr"], "--size", TOY["size"], "--workers", 0, "--num-train", TOY["num_train"],
+             "--num-val", TOY["num_val"], "--bootstrap", TOY["bootstrap"], "--quiet"]
+    assert cli(["train", "--data", "synthetic:perlin", "--out", tmp_path / "direct", *flags])[0] == 0
+    exp_line = json.loads((tmp_path / "exp" / "pretrain-perlin" / "metrics.jsonl").read_text().splitlines()[-1])
+    direct = json.loads((tmp_path / "direct" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert exp_line["metrics"] == direct["metrics"] and exp_line["train_loss"] == direct["train_loss"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"arms": [{"name": "a", "scene": "nosuchpreset"}]}, "unknown SceneConfig preset 'nosuchpreset'"),
+    ({"arms": [{"name": "a"}, {"name": "a"}]}, "duplicate arm name 'a'"),
+    ({"arms": []}, "'arms': must list at least one arm"),
+    ({"arms": [{"name": "../x"}]}, "'arms[0].name'"),
+    ({"arms": [{"name": "baseline"}]}, "'baseline' is the arm without pretraining"),
+    ({"reference": "nope"}, "'reference': must name an arm"),
+    ({"kind": "grid"}, "'kind': must be one of"),
+])
+def test_bad_sweep_presets_exit_2_naming_the_problem(tmp_path, cli, change, message):
+    preset = tmp_path / "bad.json"
+    preset.write_text(json.dumps({**SWEEP, **change}))
+    code, _, err = cli(["experiment", "--preset", preset, "--out", tmp_path / "x", "--quiet"])
+    assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_sweep_takes_no_data_and_a_transfer_experiment_needs_it(tmp_path, cli):
+    preset = tmp_path / "s.json"
+    preset.write_text(json.dumps(SWEEP))
+    code, _, err = cli(["experiment", "--preset", preset, "--out", tmp_path / "x", "--data", "synthetic", "--quiet"])
+    assert code == 2 and "give no --data" in err
+    code, _, err = cli(["experiment", "--preset", "quick-folder", "--out", tmp_path / "y", "--quiet"])
+    assert code == 2 and "needs downstream data" in err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

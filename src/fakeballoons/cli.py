@@ -180,20 +180,22 @@ def cmd_train(args) -> int:
 def cmd_experiment(args) -> int:
     import dataclasses
 
+    from .data.generate import parse_shard
     from .train.experiment import ExperimentRun, load_experiment_preset, run_experiment
     from .train.loop import TrainingDiverged
 
     exp = load_experiment_preset(args.preset)
     overrides = {"seeds": args.seeds, "transfer": args.transfer}
     exp = dataclasses.replace(exp, **{k: v for k, v in overrides.items() if v is not None})
-    record = ExperimentRun(exp, _data_config(args), device=args.device)
-    log = lambda msg: print(f"experiment: {msg}", file=sys.stderr)  # noqa: E731
+    record = ExperimentRun(exp, _data_config(args) if args.data else None, device=args.device)
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
     try:
-        path = run_experiment(args.out, record, progress=not args.quiet, log=log)
+        path = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log)
     except TrainingDiverged as exc:
         print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
         return 1
-    print(f"wrote {path}")
+    print(f"wrote {path}" if path else f"{args.out}: this shard's runs are done; the report is written when "
+                                       f"all are (or by 'fakeballoons report {args.out}')")
     return 0
 
 
@@ -208,8 +210,19 @@ def cmd_view(args) -> int:
 
 
 def cmd_report(args) -> int:
+    if len(args.runs) == 1 and (Path(args.runs[0]) / "experiment.json").exists():
+        from .train.experiment import read_experiment
+        from .train.experiment_report import write_experiment_report
+
+        if args.out and Path(args.out).resolve() != Path(args.runs[0]).resolve():
+            raise UserError("an experiment's report is written into its own directory; leave out --out")
+        path = write_experiment_report(args.runs[0], read_experiment(args.runs[0]))
+        print(f"wrote {path}")
+        return 0
     from .train.report import write_report
 
+    if not args.out:
+        raise UserError("--out DIR is needed for a report of run directories")
     path = write_report(args.runs, args.out)
     print(f"wrote {path} and {path.parent / 'curves.png'}")
     return 0
@@ -236,11 +249,11 @@ _TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", 
                 "bootstrap")
 
 
-def _add_data_options(p: argparse.ArgumentParser, what: str) -> None:
+def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
     from .data.sources import SOURCES
 
     kinds = "; ".join(f"{s.help}" for s in SOURCES.values())
-    p.add_argument("--data", required=True, metavar="DATA", help=f"{what}: {kinds}")
+    p.add_argument("--data", required=required, metavar="DATA", help=f"{what}: {kinds}")
     p.add_argument("--scene", metavar="NAME|FILE", help="synthetic DATA: scene configuration (preset or JSON file)")
     p.add_argument("--classes", type=_int_in(1, 255), help="folder: DATA: number of classes (with background)")
     p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: DATA: ignore value")
@@ -343,14 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("experiment", help="pretrain on synthetic data, transfer to a downstream task, compare",
-                       description="Pretrain on Perlin and sparse-convolution scenes, train the downstream "
-                                   "task from scratch and from each pretrained model over several seeds, "
-                                   "and report each arm against the baseline. Rerun to resume.")
-    _add_data_options(p, "downstream data")
+    p = sub.add_parser("experiment", help="experiments over scene designs: transfer to a task, or a sweep",
+                       description="A transfer experiment pretrains on each arm's scenes and trains the "
+                                   "downstream task (--data) from scratch and from each pretrained model; a sweep "
+                                   "trains one model per arm on its own scenes and evaluates it on every arm's. "
+                                   "Seeds repeat the arms; rerun to resume; --shard spreads the runs.")
+    _add_data_options(p, "downstream data (transfer experiments)", required=False)
     p.add_argument("--out", required=True, help="experiment directory")
-    p.add_argument("--preset", default="quick-folder", help="quick-folder (default), paper-coco or a JSON file")
-    p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per downstream arm (overrides the preset)")
+    p.add_argument("--preset", default="quick-folder",
+                   help="quick-folder (default), paper-coco, report-ablations or a JSON file")
+    p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per arm (overrides the preset)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--transfer", choices=TRANSFER_MODES, help="what pretraining carries over")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
@@ -361,9 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open a browser")
     p.set_defaults(func=cmd_view)
 
-    p = sub.add_parser("report", help="curves and a table of final metrics from run directories")
-    p.add_argument("runs", nargs="+", help="run directories")
-    p.add_argument("--out", required=True, help="output directory for report.md and curves.png")
+    p = sub.add_parser("report", help="tables and curves from run directories, or an experiment's report",
+                       description="report RUN [RUN ...] --out DIR: a table of final metrics and curves; "
+                                   "report EXPERIMENT_DIR: the experiment's report.md from its finished runs.")
+    p.add_argument("runs", nargs="+", help="run directories, or one experiment directory")
+    p.add_argument("--out", help="output directory for report.md and curves.png (run directories)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="throughput benchmarks (benchmarks/bench.py of a source checkout)",

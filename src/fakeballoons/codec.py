@@ -12,7 +12,8 @@ dataclass and goes through these functions, so they all behave alike:
 - A dataclass with a ``PRESETS`` class attribute has named presets, JSON files in
   ``fakeballoons/configs/{PRESETS}/``. Wherever such a configuration is read, ``"base": NAME``
   names a preset (or a JSON file) whose values the other keys override, recursively; so a preset
-  that differs from another in one value says only that value, and the two cannot drift.
+  that differs from another in one value says only that value, and the two cannot drift. A plain
+  string in place of such a configuration is short for ``{"base": string}``.
 - :func:`difference` says where two configurations differ, for "is this the same run?" checks.
 """
 
@@ -98,6 +99,8 @@ def check_range(path: str, value: tuple[float, float], lo: float | None = None, 
 def from_plain(tp: Any, value: Any, path: str = "") -> Any:
     """An instance of the annotated type ``tp`` from JSON data; errors name ``path``."""
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, str) and getattr(tp, "PRESETS", None):
+            value = {BASE: value}  # a preset's name (or JSON file) stands for the preset
         if not isinstance(value, dict):
             _fail(path, f"must be an object, got {type(value).__name__}")
         if BASE in value:
@@ -121,8 +124,10 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
             return None
         if len(args) == 1:
             return from_plain(args[0], value, path)
-        # A JSON object can only be one of the dataclasses; anything else one of the plain types.
-        candidates = [a for a in args if dataclasses.is_dataclass(a) == isinstance(value, dict)]
+        # A JSON object can only be one of the dataclasses; anything else one of the plain types (and a
+        # string also a preset of a configuration class).
+        candidates = [a for a in args if dataclasses.is_dataclass(a) == isinstance(value, dict)
+                      or (isinstance(value, str) and getattr(a, "PRESETS", None))]
         for candidate in candidates[:-1]:
             try:
                 return from_plain(candidate, value, path)

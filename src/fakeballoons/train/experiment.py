@@ -1,68 +1,107 @@
-"""Pretrain -> transfer experiments: does pretraining on synthetic scenes help a downstream task?
+"""Experiments over scene designs: each arm a named scene configuration, in one of two designs.
 
-One command runs the whole design in an experiment directory:
+- ``transfer`` (the report's design): pretrain a model on each arm's scenes (``pretrain-{arm}``,
+  seed 0), then train the downstream task from random initialisation (``baseline``) and from each
+  pretrained model, every downstream arm repeated for seeds 0..S-1 (``downstream-{arm}-seed{s}``).
+- ``sweep`` (synthetic tasks, no downstream): train one model per arm on its own scenes rendered
+  on the fly (``train-{arm}-seed{s}``), then evaluate it on every other arm's validation scenes
+  (``cross-{a}-on-{b}-seed{s}``): what does a model trained without texture do on textured
+  scenes, and the reverse.
 
-1. ``pretrain-{noise}``: a model trained on synthetic data of each noise function (seed 0);
-2. ``downstream-{arm}-seed{s}``: the downstream task trained from random initialisation
-   (``baseline``) and from each pretrained model (``perlin``, ``sc``; ``transfer`` says what
-   is carried over), each arm repeated for seeds 0..S-1;
-3. ``report.md`` and curves: the analogue of the report's Table 2 (pretraining), of its Table 3
-   (downstream arms), and each arm's difference to the baseline with two intervals
-   (:mod:`.report`).
-
-Pretraining is done once per noise function; the seeds repeat the downstream arms, whose
-variation is what the comparison is about. A finished run is skipped and a started one resumed,
-so an interrupted experiment continues where it stopped. Experiment presets live in
-``fakeballoons/configs/experiments/`` and may extend another (``"base"``); their ``pretrain`` and
-``downstream`` recipes may extend training presets the same way.
+Every run is a ``RunConfig`` in its own directory, so an interrupted experiment continues where it
+stopped (finished runs are skipped, started ones resumed), and ``shard=(i, n)`` runs only the runs
+j with j % n == i, for a scheduler's array job; a run whose inputs (a pretrained or trained model)
+are not finished yet waits for a later call. ``report`` gathers whatever is finished. Presets live
+in ``fakeballoons/configs/experiments/``; an arm's ``scene`` is a scene preset name, a JSON file or
+inline overrides of a preset (``{"base": "report", "texture": "none"}``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .._version import __version__
 from ..codec import difference, from_plain, load_preset, to_plain
-from ..config import NOISE_FUNCTIONS
+from ..config import SceneConfig
 from ..data import formats
 from ..data.sources import DataConfig, open_data
 from ..errors import ConfigError, UserError
 from .loop import train
-from .report import curves, difference_table, load_confusion, load_run, mean_table, table
 from .run import RunConfig, TrainConfig
 from .transfer import TRANSFER_MODES
+
+EXPERIMENT_KINDS = ("transfer", "sweep")
+BASELINE = "baseline"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One scene design: its name, its scenes, the cue it removes (for reports), its own recipe."""
+
+    name: str
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    cue: str = ""  # e.g. "texture": what this arm takes away from the reference's scenes
+    train: TrainConfig | None = None  # default: the experiment's pretrain recipe
+
+
+_REPORT_ARMS = (Arm("perlin", SceneConfig(noise="perlin")), Arm("sc", SceneConfig(noise="sc")))
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """The design: how to pretrain, how to train downstream, which noises, how many seeds."""
+    """The design: its kind, its arms, how to train them (and downstream), how many seeds."""
 
     PRESETS: ClassVar[str] = "experiments"
 
-    pretrain: TrainConfig = field(default_factory=TrainConfig)
-    downstream: TrainConfig = field(default_factory=TrainConfig)
-    noises: tuple[str, ...] = NOISE_FUNCTIONS
+    kind: str = "transfer"  # one of EXPERIMENT_KINDS
+    arms: tuple[Arm, ...] = _REPORT_ARMS
+    pretrain: TrainConfig = field(default_factory=TrainConfig)  # the recipe of every arm's synthetic training
+    downstream: TrainConfig = field(default_factory=TrainConfig)  # transfer: the downstream recipe
     seeds: int = 1
-    transfer: str = "auto"
+    transfer: str = "auto"  # transfer: what a pretrained model carries over
+    reference: str = ""  # sweep: the arm differences are taken against (default: the first)
 
     def __post_init__(self):
+        if self.kind not in EXPERIMENT_KINDS:
+            raise ConfigError("kind", f"must be one of {list(EXPERIMENT_KINDS)}, got {self.kind!r}")
+        if not self.arms:
+            raise ConfigError("arms", "must list at least one arm")
+        seen = set()
+        for i, arm in enumerate(self.arms):
+            if not isinstance(arm.name, str) or not _NAME.match(arm.name):
+                raise ConfigError(f"arms[{i}].name", "must be letters, digits and . _ + - (it names directories), "
+                                                     f"got {arm.name!r}")
+            if arm.name in seen:
+                raise ConfigError(f"arms[{i}].name", f"duplicate arm name {arm.name!r}")
+            if arm.name == BASELINE:
+                raise ConfigError(f"arms[{i}].name", f"{BASELINE!r} is the arm without pretraining; "
+                                                     "choose another name")
+            seen.add(arm.name)
         if self.seeds < 1:
             raise ConfigError("seeds", f"must be >= 1, got {self.seeds}")
-        if not self.noises or any(n not in NOISE_FUNCTIONS for n in self.noises):
-            raise ConfigError("noises", f"must be a non-empty list of {' and '.join(NOISE_FUNCTIONS)}, "
-                                        f"got {list(self.noises)}")
         if self.transfer not in TRANSFER_MODES:
             raise ConfigError("transfer", f"must be one of {list(TRANSFER_MODES)}, got {self.transfer!r}")
+        if self.reference and self.reference not in seen:
+            raise ConfigError("reference", f"must name an arm, one of {sorted(seen)}; got {self.reference!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
 
+    def recipe(self, arm: Arm) -> TrainConfig:
+        return arm.train or self.pretrain
+
     @property
-    def arms(self) -> list[str]:
-        return ["baseline", *self.noises]
+    def reference_arm(self) -> str:
+        return self.reference or self.arms[0].name
+
+    @property
+    def downstream_arms(self) -> list[str]:
+        return [BASELINE, *(a.name for a in self.arms)]
 
 
 @dataclass(frozen=True)
@@ -70,8 +109,14 @@ class ExperimentRun:
     """Everything that defines an experiment directory: the design, the downstream data, the device."""
 
     experiment: ExperimentConfig
-    downstream: DataConfig
+    downstream: DataConfig | None = None  # transfer experiments only
     device: str = "cpu"
+
+    def __post_init__(self):
+        if self.experiment.kind == "transfer" and self.downstream is None:
+            raise ConfigError("downstream", "a transfer experiment needs downstream data (--data DATA)")
+        if self.experiment.kind == "sweep" and self.downstream is not None:
+            raise ConfigError("downstream", "a sweep trains on its arms' scenes only; give no --data")
 
     def to_dict(self) -> dict[str, Any]:
         return {"package_version": __version__, **to_plain(self)}
@@ -82,28 +127,68 @@ class ExperimentRun:
 
 
 def load_experiment_preset(name: str) -> ExperimentConfig:
-    """An experiment preset (``paper-coco``, ``quick-folder``) or a JSON file of the same form."""
+    """An experiment preset (``paper-coco``, ``quick-folder``, ``report-ablations``) or a JSON file."""
     return load_preset(ExperimentConfig, name, "experiment preset")
 
 
-def _finished(run: Path, epochs: int) -> bool:
-    ckpt = run / "last.pt"
+# ----------------------------------------------------------------------------- the runs
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of an experiment: its directory name, its configuration, the runs it needs first."""
+
+    name: str
+    run: RunConfig
+    needs: tuple[str, ...] = ()
+
+
+def plan(record: ExperimentRun) -> list[Job]:
+    """Every run of the experiment, in the order they are run (inputs before the runs that need them)."""
+    exp, device = record.experiment, record.device
+    jobs = []
+    if exp.kind == "transfer":
+        for arm in exp.arms:
+            jobs.append(Job(f"pretrain-{arm.name}", RunConfig(DataConfig("synthetic", scene=arm.scene),
+                                                              exp.recipe(arm), device=device)))
+        for seed in range(exp.seeds):
+            cfg = dataclasses.replace(exp.downstream, seed=seed)
+            for name in exp.downstream_arms:
+                init = None if name == BASELINE else f"pretrain-{name}/last.pt"
+                jobs.append(Job(f"downstream-{name}-seed{seed}",
+                                RunConfig(record.downstream, cfg, init=init, transfer=exp.transfer, device=device),
+                                () if init is None else (f"pretrain-{name}",)))
+        return jobs
+    for seed in range(exp.seeds):
+        for arm in exp.arms:
+            cfg = dataclasses.replace(exp.recipe(arm), seed=seed)
+            jobs.append(Job(f"train-{arm.name}-seed{seed}", RunConfig(DataConfig("synthetic", scene=arm.scene), cfg,
+                                                                      device=device)))
+    for seed in range(exp.seeds):
+        for a in exp.arms:
+            for b in exp.arms:
+                if a is b or a.scene.num_classes != b.scene.num_classes:
+                    continue  # a model answers in its own classes: only arms with as many can be compared
+                cfg = dataclasses.replace(exp.recipe(a), seed=seed, epochs=0, num_train=exp.recipe(b).num_train,
+                                          num_val=exp.recipe(b).num_val, size=exp.recipe(b).size)
+                jobs.append(Job(f"cross-{a.name}-on-{b.name}-seed{seed}",
+                                RunConfig(DataConfig("synthetic", scene=b.scene), cfg,
+                                          init=f"train-{a.name}-seed{seed}/last.pt", transfer="all-matching",
+                                          device=device),
+                                (f"train-{a.name}-seed{seed}",)))
+    return jobs
+
+
+def finished(path: Path, epochs: int) -> bool:
+    """Whether the run in ``path`` has done ``epochs`` epochs (an evaluation-only run: evaluated)."""
+    if epochs == 0:
+        return (path / "val_confusion.pt").exists() and (path / "metrics.jsonl").exists()
+    ckpt = path / "last.pt"
     if not ckpt.exists():
         return False
     # mmap: only the pickled record is read, not the weights (about 140 MB for FCN-ResNet50)
     record = formats.load_torch(ckpt, "checkpoint", mmap=True)
     return isinstance(record, dict) and isinstance(record.get("epoch"), int) and record["epoch"] >= epochs
-
-
-def _run(name: str, out: Path, run: RunConfig, log, progress: bool) -> Path:
-    path = out / name
-    if _finished(path, run.train.epochs):
-        log(f"{name}: finished, skipped")
-        return path
-    resume = (path / "last.pt").exists()
-    log(f"{name}: {'resuming' if resume else 'training'}")
-    train(run, path, resume=resume, progress=progress)
-    return path
 
 
 def _open_experiment_dir(out: Path, record: ExperimentRun) -> None:
@@ -126,49 +211,51 @@ def _open_experiment_dir(out: Path, record: ExperimentRun) -> None:
     formats.write_atomic(path, formats.json_bytes(record.to_dict(), indent=2))
 
 
-def run_experiment(out: str | Path, record: ExperimentRun, *, progress: bool = True, log=print) -> Path:
-    """Run (or finish) the whole experiment in ``out``; returns the report's path."""
+def read_experiment(out: str | Path) -> ExperimentRun:
+    """The ExperimentRun of an experiment directory."""
+    path = Path(out) / "experiment.json"
+    try:
+        return ExperimentRun.from_dict(formats.read_json(path, "experiment record"))
+    except ConfigError as exc:
+        raise UserError(f"{path} is not a fakeballoons experiment record ({exc})") from None
+
+
+def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, int] = (0, 1),
+                   progress: bool = True, log=print) -> Path | None:
+    """Run (or finish) this shard's runs of the experiment in ``out``; once every run is finished,
+    write the report and return its path (else None: other shards, or a later call, finish it)."""
     out, exp = Path(out), record.experiment
-    ds = exp.downstream
-    # a missing or broken downstream dataset fails before any pretraining
-    open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
+    if record.downstream is not None:  # a missing or broken downstream dataset fails before any pretraining
+        ds = exp.downstream
+        open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
     _open_experiment_dir(out, record)
-    pretrained = {noise: _run(f"pretrain-{noise}", out, RunConfig(DataConfig(f"synthetic:{noise}"), exp.pretrain,
-                                                                   device=record.device), log, progress)
-                  for noise in exp.noises}
-    for seed in range(exp.seeds):
-        cfg = dataclasses.replace(exp.downstream, seed=seed)
-        for arm in exp.arms:
-            init = None if arm == "baseline" else str(pretrained[arm] / "last.pt")
-            _run(f"downstream-{arm}-seed{seed}", out,
-                 RunConfig(record.downstream, cfg, init=init, transfer=exp.transfer, device=record.device),
-                 log, progress)
-    return write_experiment_report(out, exp)
+    jobs = plan(record)
+    index, count = shard
+    for j, job in enumerate(jobs):
+        if j % count != index:
+            continue
+        path = out / job.name
+        if finished(path, job.run.train.epochs):
+            log(f"{job.name}: finished, skipped")
+            continue
+        waiting = [n for n in job.needs if not finished(out / n, _epochs(jobs, n))]
+        if waiting:
+            log(f"{job.name}: waits for {', '.join(waiting)} (another shard, or a later call)")
+            continue
+        run = job.run if job.run.init is None else dataclasses.replace(job.run, init=str(out / job.run.init))
+        resume = (path / "last.pt").exists()
+        log(f"{job.name}: {'resuming' if resume else 'training' if job.run.train.epochs else 'evaluating'}")
+        train(run, path, resume=resume, progress=progress)
+    if all(finished(out / job.name, job.run.train.epochs) for job in jobs):
+        from .experiment_report import write_experiment_report
+
+        return write_experiment_report(out, record)
+    return None
 
 
-def write_experiment_report(out: Path, exp: ExperimentConfig) -> Path:
-    pre = [load_run(out / f"pretrain-{n}") for n in exp.noises]
-    runs = {arm: [load_run(out / f"downstream-{arm}-seed{s}") for s in range(exp.seeds)] for arm in exp.arms}
-    finals = {arm: [lines[-1]["metrics"] for _, lines in rs] for arm, rs in runs.items()}
-    confusions = {arm: [load_confusion(out / f"downstream-{arm}-seed{s}") for s in range(exp.seeds)]
-                  for arm in exp.arms}
-    md = ["# Pretrain -> transfer experiment", "",
-          f"Arms: {', '.join(exp.arms)}; {exp.seeds} seed(s) per arm; transfer mode `{exp.transfer}`. "
-          "Values in percent. Image intervals: 95% bootstrap over validation images. "
-          "Seed intervals: 95% t-interval over seeds (two or more seeds).", "",
-          "## Pretraining on synthetic data (the report's Table 2)", "", table(pre),
-          "## Downstream runs (the report's Table 3), each seed", "", table([r for rs in runs.values() for r in rs]),
-          "## Downstream arms, mean over seeds", "", *mean_table(finals),
-          "", "## Difference to the baseline (arm - baseline, percentage points)", "",
-          "Each cell: mean difference over seeds; images: paired bootstrap interval; seeds: t-interval.", "",
-          *difference_table(finals, confusions, "baseline")]
-    curves(pre, out / "pretrain_curves.png")
-    curves([r for rs in runs.values() for r in rs], out / "downstream_curves.png")
-    md += ["", "![pretraining](pretrain_curves.png)", "", "![downstream](downstream_curves.png)", ""]
-    path = out / "report.md"
-    formats.write_atomic(path, "\n".join(md))
-    return path
+def _epochs(jobs: list[Job], name: str) -> int:
+    return next(j.run.train.epochs for j in jobs if j.name == name)
 
 
-__all__ = ["ExperimentConfig", "ExperimentRun", "load_experiment_preset", "run_experiment",
-           "write_experiment_report"]
+__all__ = ["Arm", "EXPERIMENT_KINDS", "ExperimentConfig", "ExperimentRun", "Job", "finished",
+           "load_experiment_preset", "plan", "read_experiment", "run_experiment"]

@@ -22,6 +22,8 @@ import torch
 from torchmetrics import Metric
 
 METRICS = ("micro_accuracy", "macro_accuracy", "micro_iou", "macro_iou", "micro_f1", "macro_f1")
+TITLES = {"micro_accuracy": "Micro accuracy", "macro_accuracy": "Macro accuracy", "micro_iou": "Micro IoU",
+          "macro_iou": "Macro IoU", "micro_f1": "Micro F1", "macro_f1": "Macro F1"}
 
 
 def scores_from_confusion(conf: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -55,6 +57,15 @@ def scores_from_confusion(conf: torch.Tensor) -> dict[str, torch.Tensor]:
         "micro_f1": micro,
         "macro_f1": macro(safe(2 * tp, 2 * tp + fp + fn)),
     }
+
+
+def per_class_f1(conf: torch.Tensor) -> torch.Tensor:
+    """F1 of each class of a confusion matrix (C, C), rows = target: 2 tp / (2 tp + fp + fn); NaN for a
+    class that is in neither targets nor predictions."""
+    conf = conf.double()
+    tp = conf.diagonal()
+    den = conf.sum(0) + conf.sum(1)
+    return torch.where(den > 0, 2 * tp / den.clamp(min=1e-300), torch.full_like(tp, float("nan")))
 
 
 def bootstrap_weights(n: int, resamples: int, generator: torch.Generator) -> torch.Tensor:

@@ -16,10 +16,8 @@ import torch
 
 from ..data import formats
 from ..errors import UserError
-from .metrics import METRICS, bootstrap_weights, scores_from_confusion
-
-TITLES = {"micro_accuracy": "Micro accuracy", "macro_accuracy": "Macro accuracy", "micro_iou": "Micro IoU",
-          "macro_iou": "Macro IoU", "micro_f1": "Micro F1", "macro_f1": "Macro F1"}
+from .metrics import METRICS, TITLES, bootstrap_weights, scores_from_confusion
+from .plots import curves
 
 # Two-sided 95% Student t quantiles t(0.975, df), df = 1..30 (beyond: 1.96).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -64,31 +62,6 @@ def table(runs: list[tuple[str, list[dict]]]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def curves(runs: list[tuple[str, list[dict]]], path: Path) -> None:
-    """One panel per metric, each run a line with its 95% band, epochs on the x axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
-    for ax, m in zip(axes.ravel(), METRICS):
-        for name, lines in runs:
-            ep = [x["epoch"] for x in lines]
-            ax.plot(ep, [x["metrics"][m]["value"] for x in lines], marker="o", ms=3, label=name)
-            ax.fill_between(ep, [x["metrics"][m]["low"] for x in lines], [x["metrics"][m]["high"] for x in lines],
-                            alpha=0.2)
-        ax.set_title(TITLES[m])
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-    for ax in axes[1]:
-        ax.set_xlabel("epoch")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    formats.write_atomic(path, formats.figure_png(fig))
-    plt.close(fig)
-
-
 def write_report(run_dirs: list[str], out: str | Path) -> Path:
     """Write ``report.md`` (table) and ``curves.png`` into ``out``; returns the Markdown path."""
     runs = [load_run(r) for r in run_dirs]
@@ -116,28 +89,43 @@ def t_interval(values: list[float]) -> tuple[float, float] | None:
     return mean - h, mean + h
 
 
-def paired_bootstrap(arm: list[dict], base: list[dict], resamples: int = 1000,
-                     seed: int = 0) -> dict[str, tuple[float, float]]:
-    """95% interval of the seed-averaged difference arm - base for each metric, resampling validation
-    images (the same resample for every run, so the comparison is paired). ``arm`` and ``base`` are
-    per-image confusion records (:func:`load_confusion`) of the same seeds, in the same order."""
-    idx = arm[0]["index"]
-    for r in arm + base:
-        if not torch.equal(r["index"], idx):
-            raise UserError("the runs compared were evaluated on different validation images")
-    n = len(idx)
-    weights = bootstrap_weights(n, resamples, torch.Generator().manual_seed(seed))
+def same_images(arm: list[dict], base: list[dict]) -> bool:
+    """Whether two arms were evaluated on the same scenes: the same image indices with the same target
+    pixels per class in every image, for every seed (the same scenes rendered differently)."""
+    return all(torch.equal(a["index"], b["index"]) and torch.equal(a["confusion"].sum(-1), b["confusion"].sum(-1))
+               for a, b in zip(arm, base))
 
-    def boot(r):
+
+def bootstrap_difference(arm: list[dict], base: list[dict], paired: bool = True, resamples: int = 1000,
+                         seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95% interval of the seed-averaged difference arm - base for each metric, resampling validation
+    images: paired (the same resample of the same images for both, so image difficulty cancels) or,
+    for arms evaluated on different images, each arm's images independently. ``arm`` and ``base``
+    are per-image confusion records (:func:`load_confusion`) of the same seeds, in the same order."""
+    if paired:
+        idx = arm[0]["index"]
+        for r in arm + base:
+            if not torch.equal(r["index"], idx):
+                raise UserError("the runs compared were evaluated on different validation images")
+
+    def boot(r, g):
         c = r["confusion"].double()
+        n = c.shape[0]
+        weights = bootstrap_weights(n, resamples, g)
         return scores_from_confusion((weights @ c.reshape(n, -1)).reshape(resamples, *c.shape[1:]))
 
     diffs = {m: torch.zeros(resamples, dtype=torch.double) for m in METRICS}
     for a, b in zip(arm, base):
-        sa, sb = boot(a), boot(b)
+        sa = boot(a, torch.Generator().manual_seed(seed))
+        sb = boot(b, torch.Generator().manual_seed(seed if paired else seed + 1))
         for m in METRICS:
             diffs[m] += (sa[m] - sb[m]) / len(arm)
     return {m: (float(torch.quantile(diffs[m], 0.025)), float(torch.quantile(diffs[m], 0.975))) for m in METRICS}
+
+
+def paired_bootstrap(arm: list[dict], base: list[dict], resamples: int = 1000, seed: int = 0):
+    """:func:`bootstrap_difference` of arms evaluated on the same validation images."""
+    return bootstrap_difference(arm, base, True, resamples, seed)
 
 
 def mean_table(arms: dict[str, list[dict]]) -> list[str]:
@@ -155,14 +143,19 @@ def mean_table(arms: dict[str, list[dict]]) -> list[str]:
     return rows
 
 
-def difference_table(arms: dict[str, list[dict]], confusions: dict[str, list[dict]], reference: str) -> list[str]:
+def difference_table(arms: dict[str, list[dict]], confusions: dict[str, list[dict]], reference: str,
+                     pairing: dict[str, bool] | None = None) -> list[str]:
     """Markdown rows: each arm minus ``reference`` (percentage points, mean over seeds), with the
-    paired image bootstrap interval and, with two or more seeds, the t-interval over seeds."""
-    rows = ["| arm | " + " | ".join(TITLES[m] for m in METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
+    image bootstrap interval (paired unless ``pairing`` says the arm saw other images, then a
+    column says which) and, with two or more seeds, the t-interval over seeds."""
+    pair_column = pairing is not None
+    rows = ["| arm | " + ("images | " if pair_column else "") + " | ".join(TITLES[m] for m in METRICS) + " |",
+            "|" + "---|" * (len(METRICS) + 1 + pair_column)]
     for arm, finals in arms.items():
         if arm == reference:
             continue
-        boot = paired_bootstrap(confusions[arm], confusions[reference])
+        paired = True if pairing is None else pairing[arm]
+        boot = bootstrap_difference(confusions[arm], confusions[reference], paired)
         cells = []
         for m in METRICS:
             d = [f[m]["value"] - r[m]["value"] for f, r in zip(finals, arms[reference])]
@@ -171,5 +164,6 @@ def difference_table(arms: dict[str, list[dict]], confusions: dict[str, list[dic
             if ci:
                 cell += f"; seeds [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
             cells.append(cell)
-        rows.append(f"| {arm} | " + " | ".join(cells) + " |")
+        kind = ("paired | " if paired else "unpaired | ") if pair_column else ""
+        rows.append(f"| {arm} | {kind}" + " | ".join(cells) + " |")
     return rows
