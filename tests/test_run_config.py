@@ -74,6 +74,16 @@ def test_bad_preset_bases(tmp_path):
         load_train_preset(str(a))
 
 
+def test_base_only_extends_configurations_that_have_presets(tmp_path):
+    """"base" inside a class prior or a distribution is an unknown key, never a file read."""
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"uniform": [0, 360]}))
+    for classes in ([{"base": "report"}], [{"name": "a", "hue": {"base": str(secret)}}]):
+        with pytest.raises(ConfigError, match=r"unknown key 'classes\[0\]\.(hue\.)?base'"):
+            from_plain(SceneConfig, {"classes": classes})
+    assert from_plain(SceneConfig, {"base": "report"}) == SceneConfig()  # where presets exist, it extends one
+
+
 def test_every_source_is_one_row():
     assert split_source("synthetic:perlin") == ("synthetic", "perlin")
     assert split_source("folder:/x") == ("folder", "/x")

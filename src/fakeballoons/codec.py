@@ -103,7 +103,7 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
             value = {BASE: value}  # a preset's name (or JSON file) stands for the preset
         if not isinstance(value, dict):
             _fail(path, f"must be an object, got {type(value).__name__}")
-        if BASE in value:
+        if BASE in value and getattr(tp, "PRESETS", None):  # only configurations with presets extend one
             value = resolve_base(tp, value, path)
         hints = typing.get_type_hints(tp)
         names = [f.name for f in dataclasses.fields(tp) if f.init]
