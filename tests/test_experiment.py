@@ -216,3 +216,43 @@ def test_a_sweep_takes_no_data_and_a_transfer_experiment_needs_it(tmp_path, cli)
     code, _, err = cli(["experiment", "--preset", "quick-folder", "--out", tmp_path / "y", "--quiet"])
     assert code == 2 and "needs downstream data" in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+@pytest.mark.slow
+def test_pretraining_is_reused_across_downstream_datasets(tmp_path, cli, monkeypatch):
+    """The transfer preset's recipes at toy size (nuisance-augmented pretraining, the real recipe
+    downstream), then a second dataset that reuses the first experiment's pretraining."""
+    toy_real = {**TOY, "resize": "short-side", "scale": [0.5, 2.0], "hflip": True, "jitter": 0.3, "hue": 0.05}
+    toy_pre = {**TOY, "resize": "short-side", "scale": [1.0, 2.0], "hflip": True, "jitter": 0.4, "hue": 0.1,
+               "grayscale": 0.3, "warmup_epochs": 0.5}
+    preset = tmp_path / "toy.json"
+    preset.write_text(json.dumps({"base": "transfer", "pretrain": toy_pre, "downstream": toy_real, "seeds": 1}))
+    folder_dataset(tmp_path / "a")
+    folder_dataset(tmp_path / "b", n_train=6)
+    log = []
+    real_train = experiment.train
+    monkeypatch.setattr(experiment, "train", lambda *a, **kw: (log.append(a[1].name), real_train(*a, **kw))[1])
+    first = ["experiment", "--preset", preset, "--data", f"folder:{tmp_path / 'a'}", "--classes", 3,
+             "--out", tmp_path / "ea", "--quiet"]
+    assert cli(first)[0] == 0
+    assert log == ["pretrain-perlin-nuisance", "downstream-baseline-seed0", "downstream-perlin-nuisance-seed0"]
+    log.clear()
+    second = ["experiment", "--preset", preset, "--data", f"folder:{tmp_path / 'b'}", "--classes", 3,
+              "--out", tmp_path / "eb", "--quiet", "--reuse-pretraining", tmp_path / "ea"]
+    code, _, err = cli(second)
+    assert code == 0, err
+    assert log == ["downstream-baseline-seed0", "downstream-perlin-nuisance-seed0"]  # no pretraining
+    assert (tmp_path / "eb" / "pretrain-perlin-nuisance").resolve() == (tmp_path / "ea" / "pretrain-perlin-nuisance")
+    assert "| arm | Mean IoU |" in (tmp_path / "eb" / "report.md").read_text()  # the headline comes first
+    # another recipe is not reused: it pretrains itself
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"base": "transfer", "pretrain": {**toy_pre, "lr": 0.004}, "downstream": toy_real,
+                                 "seeds": 1}))
+    log.clear()
+    third = ["experiment", "--preset", other, "--data", f"folder:{tmp_path / 'b'}", "--classes", 3,
+             "--out", tmp_path / "ec", "--quiet", "--reuse-pretraining", tmp_path / "ea"]
+    code, _, err = cli(third)
+    assert code == 0, err
+    assert log[0] == "pretrain-perlin-nuisance" and not (tmp_path / "ec" / "pretrain-perlin-nuisance").is_symlink()
+    code, _, err = cli([*third[:-1], tmp_path / "b"])
+    assert code == 2 and "not an experiment directory" in err

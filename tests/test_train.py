@@ -244,3 +244,33 @@ def test_presets():
     assert load_train_preset("paper") == TrainConfig()  # the report's recipe is the default
     quick = load_train_preset("quick")
     assert quick.model == "lraspp_mobilenet_v3_large" and quick.size < 520
+
+
+def test_export_backbone_loads_into_torchvision_by_name(trained, tmp_path, cli):
+    import torchvision
+
+    from fakeballoons.train.export import load_line
+
+    out = tmp_path / "backbone.pt"
+    code, _, err = cli(["export", str(trained), "--out", str(out)])
+    assert code == 0, err
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["torchvision_model"] == "mobilenet_v3_large"
+    assert record["run"]["data"]["source"] == DATA and record["run"]["train"]["model"] == "lraspp_mobilenet_v3_large"
+    assert record["load"] == load_line("backbone.pt", "mobilenet_v3_large")
+    model = torchvision.models.mobilenet_v3_large()
+    result = model.load_state_dict(torch.load(out, weights_only=True), strict=False)
+    assert not result.unexpected_keys and result.missing_keys
+    assert all(k.startswith("classifier.") for k in result.missing_keys)
+    seg = torch.load(trained / "last.pt", weights_only=True)["model"]
+    for k, v in model.features.state_dict().items():
+        assert torch.equal(v, seg[f"backbone.{k}"]), k
+    # never overwrites, and refuses what is not a checkpoint: exit 2, one line
+    code, _, err = cli(["export", str(trained), "--out", str(out)])
+    assert code == 2 and "exists" in err and len(err.strip().splitlines()) == 1
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    code, _, err = cli(["export", str(junk), "--out", str(tmp_path / "b2.pt")])
+    assert code == 2 and not (tmp_path / "b2.pt").exists() and not (tmp_path / "b2.json").exists()
+    code, _, err = cli(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "b3.pt")])
+    assert code == 2 and "does not exist" in err

@@ -37,6 +37,17 @@ def _int_in(lo: int, hi: int):
     return parse
 
 
+def _scale_range(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        low, high = (float(x) for x in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (two numbers), got {text!r}") from None
+    if not 0 < low <= high <= 8:
+        raise argparse.ArgumentTypeError(f"must be 0 < LOW <= HIGH <= 8, got {text!r}")
+    return low, high
+
+
 def _float_in(lo: float, hi: float):
     def parse(text: str) -> float:
         try:
@@ -190,7 +201,8 @@ def cmd_experiment(args) -> int:
     record = ExperimentRun(exp, _data_config(args) if args.data else None, device=args.device)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
     try:
-        path = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log)
+        path = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log,
+                              reuse=args.reuse_pretraining)
     except TrainingDiverged as exc:
         print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
         return 1
@@ -228,6 +240,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .train.export import export_backbone
+
+    record = export_backbone(args.run, args.out)
+    print(f"wrote {args.out} ({record['tensors']} tensors of torchvision's {record['torchvision_model']}) and "
+          f"{Path(args.out).with_suffix('.json')}; load it with:\n  {record['load']}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     """Hand over to the throughput scripts in ``benchmarks/`` of the source checkout (which parse
     their own options, ``--help`` included)."""
@@ -246,7 +267,7 @@ def cmd_bench(args) -> int:
 #: Flags of ``train`` that set a TrainConfig field of the same name.
 _TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "bn_momentum",
                 "schedule", "size", "amp", "aux_loss", "hflip", "workers", "seed", "num_train", "num_val",
-                "bootstrap")
+                "bootstrap", "resize", "scale", "jitter", "hue", "grayscale", "warmup_epochs")
 
 
 def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
@@ -264,6 +285,7 @@ def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = Tr
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .data.recipe import FORMATS, SPLITS
+    from .data.transforms import RESIZES
     from .train.models import MODELS
     from .train.run import OPTIMIZERS, SCHEDULES
     from .train.transfer import TRANSFER_MODES
@@ -343,6 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast")
     p.add_argument("--aux-loss", action="store_true", default=None, help="torchvision's auxiliary head and loss")
     p.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips")
+    p.add_argument("--resize", choices=RESIZES,
+                   help="square: pairs resized to size x size (default); short-side: aspect kept, random "
+                        "scale (--scale) and size x size crop for training, evaluation at the masks' own size")
+    p.add_argument("--scale", type=_scale_range, metavar="LOW,HIGH",
+                   help="short-side: random rescale range, e.g. 0.5,2")
+    p.add_argument("--jitter", type=_float_in(0.0, 1.0), help="brightness/contrast/saturation jitter")
+    p.add_argument("--hue", type=_float_in(0.0, 0.5), help="hue jitter in turns")
+    p.add_argument("--grayscale", type=_float_in(0.0, 1.0), help="probability of a grey training picture")
+    p.add_argument("--warmup-epochs", type=_float_in(0.0, 100_000.0), help="linear learning-rate warm-up")
     p.add_argument("--workers", type=_int_in(0, 256), help="DataLoader workers")
     p.add_argument("--seed", type=_int_in(0, 2**31 - 1))
     p.add_argument("--num-train", type=_int_in(1, 10**9), help="synthetic data: training pairs")
@@ -369,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N",
                    help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--transfer", choices=TRANSFER_MODES, help="what pretraining carries over")
+    p.add_argument("--reuse-pretraining", metavar="EXPDIR",
+                   help="use the finished pretraining runs of another experiment directory where they are "
+                        "identical to this experiment's (pretrain once, transfer to several datasets)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 
@@ -384,6 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories, or one experiment directory")
     p.add_argument("--out", help="output directory for report.md and curves.png (run directories)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="a run's backbone as torchvision's classification model (take-away weights)",
+                       description="Write the backbone of a run (its last.pt) or of a checkpoint as the state "
+                                   "dict of the torchvision classification model it was built from (resnet50, "
+                                   "mobilenet_v3_large, ...), with a JSON record beside it: the scene configuration "
+                                   "and recipe that made it, and the line that loads it.")
+    p.add_argument("run", help="run directory (its last.pt) or checkpoint file")
+    p.add_argument("--out", required=True, help="output .pt file (a .json record goes beside it)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="throughput benchmarks (benchmarks/bench.py of a source checkout)",
                        description="Run benchmarks/bench.py: render, noise, generate, train or view; "

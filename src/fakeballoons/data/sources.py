@@ -69,11 +69,12 @@ class Data:
     classes: list[str]  # names, background first; the model has len(classes) outputs
     ignore_index: int
     augment: Augment = field(default_factory=Augment)  # for batches rendered on a GPU
+    native: bool = False  # validation pairs at their own sizes (masks not resized): evaluated one at a time
 
 
 @dataclass(frozen=True)
 class Request:
-    """What a source factory is asked for: one split, at one size, with its transforms."""
+    """What a source factory is asked for: one split, at one size (``open_data`` sets the transforms)."""
 
     data: DataConfig
     arg: str  # the text after "prefix:"
@@ -82,7 +83,6 @@ class Request:
     num_train: int  # synthetic: training pairs; coco: training images sampled
     num_val: int  # synthetic: validation pairs; coco: validation images sampled
     seed: int
-    transforms: Callable
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _synthetic(req: Request) -> Dataset:
     # training pairs are indices [0, num_train), validation pairs the num_val after them
     num = req.num_train + req.num_val
     return FakeBalloons(synthetic_scene(req.data, req.size), num=num, seed=req.seed, split=req.split,
-                        val_fraction=req.num_val / num, transforms=req.transforms)
+                        val_fraction=req.num_val / num)
 
 
 def _check_noise(noise: str) -> None:
@@ -122,13 +122,13 @@ def _coco(req: Request) -> Dataset:
     from .downstream import CocoVOC
 
     limit = req.num_train if req.split == "train" else req.num_val
-    return CocoVOC(req.arg, req.split, limit=limit, seed=req.seed, transforms=req.transforms)
+    return CocoVOC(req.arg, req.split, limit=limit, seed=req.seed)
 
 
 def _voc(req: Request) -> Dataset:
     from .downstream import PascalVOC
 
-    return PascalVOC(req.arg, req.split, req.transforms)
+    return PascalVOC(req.arg, req.split)
 
 
 def _folder(req: Request) -> Dataset:
@@ -137,9 +137,25 @@ def _folder(req: Request) -> Dataset:
     root = Path(req.arg)
     d = req.data
     ds = SegmentationFolder(root / req.split, root / f"{req.split}annot", num_classes=d.classes,
-                            ignore_index=d.ignore_index, remap=dict(d.remap), transforms=req.transforms)
+                            ignore_index=d.ignore_index, remap=dict(d.remap), class_names=_class_names(root, d.classes))
     ds.check_labels()
     return ds
+
+
+def _class_names(root: Path, classes: int) -> list[str] | None:
+    """The names in ROOT/classes.json (``{"classes": [name, ...]}``, optional), for reports."""
+    path = root / "classes.json"
+    if not path.exists():
+        return None
+    from . import formats
+
+    data = formats.read_json(path, "class names")
+    names = data.get("classes") if isinstance(data, dict) else None
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise UserError(f'{path} must hold {{"classes": [name, ...]}}; fix or remove it')
+    if len(names) != classes:
+        raise UserError(f"{path} names {len(names)} classes but --classes is {classes}; make them agree")
+    return names
 
 
 def _directory(req: Request) -> Dataset:
@@ -149,7 +165,7 @@ def _directory(req: Request) -> Dataset:
     if not root.exists():
         raise UserError(f"DATA {req.arg} does not exist (give a dataset directory, synthetic:NOISE, "
                         f"or one of {', '.join(p + ':ROOT' for p in SOURCES if p not in ('synthetic', 'directory'))})")
-    return FakeBalloonsFolder(root, req.split, transforms=req.transforms)
+    return FakeBalloonsFolder(root, req.split)
 
 
 def _check_path(arg: str) -> None:
@@ -176,17 +192,24 @@ def split_source(source: str) -> tuple[str, str]:
 
 
 def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed: int,
-              augment: Augment = Augment()) -> Data:
-    """Train and val datasets of ``data``: training pairs resized to ``size`` and augmented, validation
-    pairs resized. Checks what can be checked cheaply before any training (paths, label values)."""
+              augment: Augment = Augment(), resize: str = "square") -> Data:
+    """Train and val datasets of ``data``: training pairs brought to ``size`` as ``resize`` says
+    (see :mod:`.transforms`) and augmented, validation pairs brought to ``size`` (``square``) or
+    with images rescaled to short side ``size`` and masks as they are (``short-side``). Checks
+    what can be checked cheaply before any training (paths, label values)."""
     kind, arg = split_source(data.source)
     source = SOURCES[kind]
     datasets = {}
-    for split, transforms in (("train", pair_transforms(size, augment)), ("val", pair_transforms(size))):
-        request = Request(data, arg, split, size, num_train, num_val, seed, transforms)
-        datasets[split] = source.open(request)
+    for split in ("train", "val"):
+        request = Request(data, arg, split, size, num_train, num_val, seed)
+        ds = source.open(request)
+        # set once the dataset is open: crops are padded with the dataset's own ignore index
+        ds.transforms = pair_transforms(size, augment, resize=resize, train=split == "train",
+                                        ignore_index=int(ds.ignore_index))
+        datasets[split] = ds
     train, val = datasets["train"], datasets["val"]
     if len(train) == 0 or len(val) == 0:
         raise UserError(f"DATA {data.source}: the train and val splits must both be non-empty "
                         f"(have {len(train)} and {len(val)})")
-    return Data(train, val, list(train.classes), int(train.ignore_index), augment)
+    native = resize == "short-side" and kind != "synthetic"  # rendered scenes all come at the training size
+    return Data(train, val, list(train.classes), int(train.ignore_index), augment, native)

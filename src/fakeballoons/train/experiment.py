@@ -220,16 +220,42 @@ def read_experiment(out: str | Path) -> ExperimentRun:
         raise UserError(f"{path} is not a fakeballoons experiment record ({exc})") from None
 
 
+def reuse_pretraining(out: Path, jobs: list[Job], source: Path, log=print) -> None:
+    """Link ``out/pretrain-ARM`` to ``source/pretrain-ARM`` for every pretraining run that ``source``
+    (another experiment directory) has finished with exactly this run's configuration: pretraining
+    is done once and shared by experiments on several downstream datasets."""
+    for job in jobs:
+        if not job.name.startswith("pretrain-") or (out / job.name).exists() or (out / job.name).is_symlink():
+            continue
+        there = source / job.name
+        if not finished(there, job.run.train.epochs):
+            log(f"{job.name}: not finished in {source}; trained here")
+            continue
+        from .loop import RunDir, read_run_config
+
+        why = job.run.difference(read_run_config(RunDir(there)))
+        if why:
+            log(f"{job.name}: {source}'s differs ({why}); trained here")
+            continue
+        (out / job.name).symlink_to(there.resolve(), target_is_directory=True)
+        log(f"{job.name}: reused from {there}")
+
+
 def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, int] = (0, 1),
-                   progress: bool = True, log=print) -> Path | None:
+                   progress: bool = True, log=print, reuse: str | Path | None = None) -> Path | None:
     """Run (or finish) this shard's runs of the experiment in ``out``; once every run is finished,
-    write the report and return its path (else None: other shards, or a later call, finish it)."""
+    write the report and return its path (else None: other shards, or a later call, finish it).
+    ``reuse``: another experiment directory whose finished, identical pretraining runs are used."""
     out, exp = Path(out), record.experiment
     if record.downstream is not None:  # a missing or broken downstream dataset fails before any pretraining
         ds = exp.downstream
         open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
+    if reuse is not None and not (Path(reuse) / "experiment.json").is_file():
+        raise UserError(f"--reuse-pretraining {reuse}: not an experiment directory (no experiment.json)")
     _open_experiment_dir(out, record)
     jobs = plan(record)
+    if reuse is not None:
+        reuse_pretraining(out, jobs, Path(reuse), log)
     index, count = shard
     for j, job in enumerate(jobs):
         if j % count != index:

@@ -33,7 +33,7 @@ from .report import (
     table,
 )
 
-_HEADLINE = "macro_f1"
+_HEADLINE = "macro_iou"  # mean IoU, the field's headline number
 
 
 def write_experiment_report(out: str | Path, record: ExperimentRun) -> Path:
@@ -148,23 +148,23 @@ def _cues(exp, finals, confusions, pairing, ref) -> list[str]:
     if not rows:
         return []
     lines = ["", "## What each cue is worth", "",
-             f"Macro F1 of a model trained and evaluated without the cue, and its difference to `{ref}` (percentage "
+             f"Mean IoU of a model trained and evaluated without the cue, and its difference to `{ref}` (percentage "
              "points) with the image interval (paired or unpaired as above) and the seed interval.", "",
-             "| question | arm | macro F1 | difference | images | seeds | reading |", "|---|---|---|---|---|---|---|",
+             "| question | arm | mean IoU | difference | images | seeds | reading |", "|---|---|---|---|---|---|---|",
              *rows, ""]
     if drops:
         worst = min(drops)
         others = ", ".join(f"{c} ({100 * m:+.1f})" for m, c in sorted(drops) if c != worst[1])
         lines.append(f"The model leans most on **{worst[1]}**: taking it away costs {100 * worst[0]:+.1f} points of "
-                     "macro F1, with both intervals below zero" + (f"; it also uses {others}." if others else "."))
+                     "mean IoU, with both intervals below zero" + (f"; it also uses {others}." if others else "."))
     else:
-        lines.append("No single cue's removal lowers macro F1 beyond its intervals: the model can do without any "
+        lines.append("No single cue's removal lowers mean IoU beyond its intervals: the model can do without any "
                      "one of them.")
     return lines
 
 
 def _cross(out: Path, exp, names: list[str], done: set[str]) -> list[str]:
-    """The cross-evaluation matrix: macro F1 of each arm's model on each arm's validation scenes."""
+    """The cross-evaluation matrix: mean IoU of each arm's model on each arm's validation scenes."""
     matrix = np.full((len(names), len(names)), np.nan)
     for i, a in enumerate(names):
         for j, b in enumerate(names):
@@ -173,11 +173,11 @@ def _cross(out: Path, exp, names: list[str], done: set[str]) -> list[str]:
                 matrix[i, j] = statistics.fmean(load_run(out / r)[1][-1]["metrics"][_HEADLINE]["value"] for r in runs)
     if np.isnan(matrix).all():
         return []
-    heat_map(matrix, names, names, "macro F1, mean over seeds", out / "cross_eval.png")
+    heat_map(matrix, names, names, "mean IoU, mean over seeds", out / "cross_eval.png")
     head = "| trained on \\ evaluated on | " + " | ".join(f"`{n}`" for n in names) + " |"
     rows = [head, "|" + "---|" * (len(names) + 1)]
     rows += [f"| `{a}` | " + " | ".join(_pct(v) for v in matrix[i]) + " |" for i, a in enumerate(names)]
-    return ["", "## Cross-evaluation (macro F1, mean over seeds)", "",
+    return ["", "## Cross-evaluation (mean IoU, mean over seeds)", "",
             "Row: the scenes a model was trained on; column: the validation scenes it is evaluated on (the diagonal is "
             "each arm on its own scenes; n/a: arms with different class counts).", "", *rows, "",
             "![cross-evaluation](cross_eval.png)"]

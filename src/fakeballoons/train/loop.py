@@ -31,7 +31,6 @@ from .._version import __version__
 from ..data import formats
 from ..data.loader import batches, epoch_seed
 from ..data.sources import Data, open_data
-from ..data.transforms import Augment
 from ..errors import ConfigError, UserError
 from .metrics import SegmentationMetrics
 from .models import build_model
@@ -151,10 +150,15 @@ def evaluate(model, data: Data, cfg: TrainConfig, device: torch.device, dist: Di
     model.eval()
     metrics = SegmentationMetrics(len(data.classes), data.ignore_index, bootstrap=cfg.bootstrap,
                                   seed=cfg.seed).to(device)
-    stream = batches(data.val, cfg.batch_size, train=False, seed=cfg.seed, epoch=0, device=device,
-                     workers=cfg.workers, rank=dist.rank, world=dist.world)
+    # pairs at their own sizes (resize "short-side") go one at a time; the model's scores are
+    # upsampled to the mask's resolution, so masks are never resized
+    stream = batches(data.val, 1 if data.native else cfg.batch_size, train=False, seed=cfg.seed, epoch=0,
+                     device=device, workers=cfg.workers, rank=dist.rank, world=dist.world)
     for images, labels, index in _bar(stream, dist, progress, desc="evaluate"):
-        metrics.update(forward(model, images, cfg.amp)["out"].argmax(1), labels, index)
+        scores = forward(model, images, cfg.amp)["out"]
+        if scores.shape[-2:] != labels.shape[-2:]:
+            scores = F.interpolate(scores.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        metrics.update(scores.argmax(1), labels, index)
     with metrics.sync_context(should_sync=dist.world > 1):
         index, confusion = metrics.per_image()
         return metrics.compute_intervals(), {"index": index, "confusion": confusion}
@@ -167,11 +171,23 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig):
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
-    if cfg.schedule != "poly":
-        return None
+def lr_factor(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """The learning rate at ``step`` as a fraction of ``cfg.lr``: a linear warm-up over
+    ``warmup_epochs`` (from 1/W to 1), then the schedule ("poly": (1 - t / T) ** 0.9 over the
+    remaining steps; "none": constant)."""
     total = max(1, cfg.epochs * steps_per_epoch)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (1 - min(step, total - 1) / total) ** 0.9)
+    warm = min(total - 1, int(round(cfg.warmup_epochs * steps_per_epoch)))
+    if step < warm:
+        return (step + 1) / warm
+    if cfg.schedule != "poly":
+        return 1.0
+    return (1 - min(step - warm, total - warm - 1) / (total - warm)) ** 0.9
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    if cfg.schedule != "poly" and cfg.warmup_epochs == 0:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg, steps_per_epoch))
 
 
 # ----------------------------------------------------------------------------- run directory
@@ -291,7 +307,7 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         torch.cuda.set_device(device)  # also where batches are rendered: render/cuda.py follows torch's device
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest convolutions
     data = open_data(run.data, size=cfg.size, num_train=cfg.num_train, num_val=cfg.num_val, seed=cfg.seed,
-                     augment=Augment(hflip=cfg.hflip))
+                     augment=cfg.augment, resize=cfg.resize)
     # the checkpoint to initialise from is read before anything is written (a resumed run needs none)
     source = read_state_dict(run.init) if run.init and not (resume and RunDir(Path(out)).last.exists()) else None
     run_dir, resuming = _on_main(dist, lambda: open_run_dir(Path(out), run, resume))
@@ -362,6 +378,6 @@ def save_checkpoint(run_dir: RunDir, run: RunConfig, model, optimizer, scheduler
 
 
 def _summary(epoch: int, epochs: int, loss: float, m: dict, images_per_s: float) -> str:
-    f1, micro = m["macro_f1"], m["micro_f1"]
-    return (f"epoch {epoch}/{epochs}: loss {loss:.4f}, macro F1 {f1['value']:.3f} [{f1['low']:.3f}, "
-            f"{f1['high']:.3f}], micro F1 {micro['value']:.3f}, {images_per_s} img/s")
+    iou, f1, micro = m["macro_iou"], m["macro_f1"], m["micro_f1"]
+    return (f"epoch {epoch}/{epochs}: loss {loss:.4f}, mean IoU {iou['value']:.3f} [{iou['low']:.3f}, "
+            f"{iou['high']:.3f}], macro F1 {f1['value']:.3f}, micro F1 {micro['value']:.3f}, {images_per_s} img/s")

@@ -23,7 +23,9 @@ from torchmetrics import Metric
 
 METRICS = ("micro_accuracy", "macro_accuracy", "micro_iou", "macro_iou", "micro_f1", "macro_f1")
 TITLES = {"micro_accuracy": "Micro accuracy", "macro_accuracy": "Macro accuracy", "micro_iou": "Micro IoU",
-          "macro_iou": "Macro IoU", "micro_f1": "Micro F1", "macro_f1": "Macro F1"}
+          "macro_iou": "Mean IoU", "micro_f1": "Micro F1", "macro_f1": "Macro F1"}
+#: The order of report columns: mean IoU (macro IoU, the field's headline number) first.
+COLUMNS = ("macro_iou", *(m for m in METRICS if m != "macro_iou"))
 
 
 def scores_from_confusion(conf: torch.Tensor) -> dict[str, torch.Tensor]:

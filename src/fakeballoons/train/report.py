@@ -16,7 +16,7 @@ import torch
 
 from ..data import formats
 from ..errors import UserError
-from .metrics import METRICS, TITLES, bootstrap_weights, scores_from_confusion
+from .metrics import COLUMNS, METRICS, TITLES, bootstrap_weights, scores_from_confusion
 from .plots import curves
 
 # Two-sided 95% Student t quantiles t(0.975, df), df = 1..30 (beyond: 1.96).
@@ -54,11 +54,11 @@ def _cell(v: dict) -> str:
 
 def table(runs: list[tuple[str, list[dict]]]) -> str:
     """Markdown table of each run's last epoch: value and 95% interval, in percent."""
-    head = "| run | epoch | " + " | ".join(TITLES[m] for m in METRICS) + " |"
-    rows = [head, "|" + "---|" * (len(METRICS) + 2)]
+    head = "| run | epoch | " + " | ".join(TITLES[m] for m in COLUMNS) + " |"
+    rows = [head, "|" + "---|" * (len(COLUMNS) + 2)]
     for name, lines in runs:
         last = lines[-1]
-        rows.append(f"| {name} | {last['epoch']} | " + " | ".join(_cell(last["metrics"][m]) for m in METRICS) + " |")
+        rows.append(f"| {name} | {last['epoch']} | " + " | ".join(_cell(last["metrics"][m]) for m in COLUMNS) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -131,10 +131,10 @@ def paired_bootstrap(arm: list[dict], base: list[dict], resamples: int = 1000, s
 def mean_table(arms: dict[str, list[dict]]) -> list[str]:
     """Markdown rows: each arm's final metrics averaged over seeds, with a t-interval over seeds.
     ``arms`` maps an arm's name to its runs' final metrics, one per seed."""
-    rows = ["| arm | " + " | ".join(TITLES[m] for m in METRICS) + " |", "|" + "---|" * (len(METRICS) + 1)]
+    rows = ["| arm | " + " | ".join(TITLES[m] for m in COLUMNS) + " |", "|" + "---|" * (len(COLUMNS) + 1)]
     for arm, finals in arms.items():
         cells = []
-        for m in METRICS:
+        for m in COLUMNS:
             vals = [f[m]["value"] for f in finals]
             ci = t_interval(vals)
             interval = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
@@ -149,15 +149,15 @@ def difference_table(arms: dict[str, list[dict]], confusions: dict[str, list[dic
     image bootstrap interval (paired unless ``pairing`` says the arm saw other images, then a
     column says which) and, with two or more seeds, the t-interval over seeds."""
     pair_column = pairing is not None
-    rows = ["| arm | " + ("images | " if pair_column else "") + " | ".join(TITLES[m] for m in METRICS) + " |",
-            "|" + "---|" * (len(METRICS) + 1 + pair_column)]
+    rows = ["| arm | " + ("images | " if pair_column else "") + " | ".join(TITLES[m] for m in COLUMNS) + " |",
+            "|" + "---|" * (len(COLUMNS) + 1 + pair_column)]
     for arm, finals in arms.items():
         if arm == reference:
             continue
         paired = True if pairing is None else pairing[arm]
         boot = bootstrap_difference(confusions[arm], confusions[reference], paired)
         cells = []
-        for m in METRICS:
+        for m in COLUMNS:
             d = [f[m]["value"] - r[m]["value"] for f, r in zip(finals, arms[reference])]
             cell = f"{100 * statistics.fmean(d):+.1f}; images [{100 * boot[m][0]:+.1f}, {100 * boot[m][1]:+.1f}]"
             ci = t_interval(d)

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._version import __version__
-from ..codec import difference, from_plain, load_preset, to_plain
+from ..codec import difference, extension, from_plain, load_preset, to_plain
 from ..data.sources import DataConfig
+from ..data.transforms import RESIZES, Augment
 from ..errors import ConfigError
 from ..render import DEVICES
 from .models import MODELS
@@ -61,6 +62,19 @@ class TrainConfig:
     num_train: int = 9000  # synthetic data: training pairs; COCO: training images sampled
     num_val: int = 1000  # synthetic data: validation pairs (after the training ones); COCO: images sampled
     bootstrap: int = 1000  # bootstrap resamples for the 95% intervals
+    # real-data training the field's way (see fakeballoons.data.transforms); defaults: the report's
+    resize: str = extension("square")  # "square", or "short-side": aspect kept, random scale + crop, native eval
+    scale: tuple[float, float] = extension((1.0, 1.0))  # short-side: random rescale factor range
+    jitter: float = extension(0.0)  # photometric jitter of brightness, contrast and saturation
+    hue: float = extension(0.0)  # hue jitter, in turns (at most 0.5)
+    grayscale: float = extension(0.0)  # probability of a grey training picture
+    warmup_epochs: float = extension(0.0)  # linear learning-rate warm-up before the schedule
+
+    @property
+    def augment(self) -> Augment:
+        """The random augmentation of training pairs this recipe asks for."""
+        return Augment(hflip=self.hflip, scale=tuple(self.scale), jitter=self.jitter, hue=self.hue,
+                       grayscale=self.grayscale)
 
     def __post_init__(self):
         _check(self.model in MODELS, "model", f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
@@ -77,6 +91,17 @@ class TrainConfig:
         _check(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         _check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
         _check(self.schedule in SCHEDULES, "schedule", f"must be one of {list(SCHEDULES)}, got {self.schedule!r}")
+        _check(self.resize in RESIZES, "resize", f"must be one of {list(RESIZES)}, got {self.resize!r}")
+        _check(len(self.scale) == 2 and all(math.isfinite(v) for v in self.scale)
+               and 0 < self.scale[0] <= self.scale[1] <= 8, "scale",
+               f"must be two numbers 0 < low <= high <= 8, got {list(self.scale)}")
+        _check(self.scale == (1.0, 1.0) or self.resize == "short-side", "scale",
+               "a random scale needs resize \"short-side\"")
+        for name, top in (("jitter", 1.0), ("hue", 0.5), ("grayscale", 1.0)):
+            value = getattr(self, name)
+            _check(math.isfinite(value) and 0 <= value <= top, name, f"must be in [0, {top}], got {value!r}")
+        _check(math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= max(self.epochs, 0), "warmup_epochs",
+               f"must be from 0 to the number of epochs, got {self.warmup_epochs!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)

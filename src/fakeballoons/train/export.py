@@ -1,0 +1,111 @@
+"""Pretrained backbones users can take away: a run's backbone as torchvision's classification model.
+
+``export_backbone(run, out)`` reads a training checkpoint (a run directory's ``last.pt``, or a
+``.pt`` file), takes the backbone of its segmentation model and renames its tensors to those of
+the torchvision classification model the backbone was built from (``resnet50``,
+``mobilenet_v3_large``, ...), so that
+
+    torchvision.models.mobilenet_v3_large().load_state_dict(torch.load("backbone.pt"), strict=False)
+
+loads every backbone tensor and leaves only the classification head (``fc`` or ``classifier``)
+at its initial values. The export checks exactly that before it writes. Beside ``OUT`` goes
+``OUT`` with suffix ``.json``: the torchvision model, the line that loads it, the source
+checkpoint, and the run that made it (data with its scene configuration, training recipe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from ..data import formats
+from ..errors import UserError
+from .run import RunConfig
+
+#: segmentation model -> (torchvision classification model, prefix of the backbone's tensors there)
+BACKBONES = {
+    "fcn_resnet50": ("resnet50", ""),
+    "fcn_resnet101": ("resnet101", ""),
+    "deeplabv3_resnet50": ("resnet50", ""),
+    "deeplabv3_resnet101": ("resnet101", ""),
+    "deeplabv3_mobilenet_v3_large": ("mobilenet_v3_large", "features."),
+    "lraspp_mobilenet_v3_large": ("mobilenet_v3_large", "features."),
+}
+
+
+def _checkpoint_path(source: Path) -> Path:
+    if source.is_dir():
+        path = source / "last.pt"
+        if not path.is_file():
+            raise UserError(f"{source} holds no last.pt: give a run directory with a checkpoint, or a .pt file")
+        return path
+    if not source.is_file():
+        raise UserError(f"{source} does not exist: give a run directory or a checkpoint file")
+    return source
+
+
+def backbone_state(state: dict[str, torch.Tensor], model: str) -> dict[str, torch.Tensor]:
+    """The backbone tensors of a segmentation model's state dict, named as in the classification model."""
+    _, prefix = BACKBONES[model]
+    return {prefix + k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+
+
+def load_line(path: str, torchvision_model: str) -> str:
+    return (f'torchvision.models.{torchvision_model}().load_state_dict(torch.load("{path}", weights_only=True), '
+            f'strict=False)')
+
+
+def export_backbone(source: str | Path, out: str | Path) -> dict:
+    """Write the backbone of checkpoint ``source`` to ``out`` (and its record to ``out`` .json);
+    returns the record."""
+    import torchvision
+
+    path = _checkpoint_path(Path(source))
+    out = Path(out)
+    record_path = out.with_suffix(".json")
+    for p in (out, record_path):
+        if p.exists():
+            raise UserError(f"{p} exists; choose another --out (an export never overwrites a file)")
+    ckpt = formats.load_torch(path, "checkpoint")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict) or "config" not in ckpt:
+        raise UserError(f"{path} is not a fakeballoons training checkpoint (it needs the model and its run config)")
+    try:
+        run = RunConfig.from_dict(ckpt["config"])
+    except Exception as exc:  # an untrusted file: any malformed config is the user's input error
+        raise UserError(f"{path}: its run config cannot be read ({exc})") from None
+    name = run.train.model
+    tv_name, _ = BACKBONES[name]
+    state = backbone_state(ckpt["model"], name)
+    if not state:
+        raise UserError(f"{path} holds no backbone tensors")
+    target = getattr(torchvision.models, tv_name)()
+    result = target.load_state_dict(state, strict=False)
+    head = ("fc.",) if tv_name.startswith("resnet") else ("classifier.",)
+    if result.unexpected_keys or any(not k.startswith(head) for k in result.missing_keys):
+        raise UserError(f"{path}: the backbone does not match torchvision's {tv_name} "
+                        f"({len(result.unexpected_keys)} unexpected, {len(result.missing_keys)} missing tensors)")
+    formats.save_torch(out, {k: v.detach().cpu().contiguous() for k, v in state.items()})
+    try:
+        return _write_record(record_path, out, path, ckpt, run, name, tv_name, state, result)
+    except BaseException:
+        out.unlink(missing_ok=True)  # nothing partial: no weights without their record
+        raise
+
+
+def _write_record(record_path, out, path, ckpt, run, name, tv_name, state, result) -> dict:
+    record = {
+        "torchvision_model": tv_name,
+        "load": load_line(out.name, tv_name),
+        "not_loaded": sorted(result.missing_keys),  # the classification head, left at its initial values
+        "tensors": len(state),
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "segmentation_model": name,
+        "source": str(path),
+        "epoch": ckpt.get("epoch"),
+        "classes": ckpt.get("classes"),
+        "run": run.to_dict(),
+    }
+    formats.write_atomic(record_path, formats.json_bytes(record, indent=2))
+    return record
