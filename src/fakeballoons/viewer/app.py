@@ -62,12 +62,19 @@ def allowed_hosts(host: str) -> frozenset[str] | None:
 
 
 def host_name(header: str) -> str:
-    """The name of a Host header, without port or IPv6 brackets: ``[::1]:8765`` -> ``::1``."""
+    """The name of a Host header, without port or IPv6 brackets: ``[::1]:8765`` -> ``::1``. A port
+    that is not a number leaves the header whole (``localhost:80@evil`` is no loopback name)."""
     header = header.strip().lower()
     if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
-    name = header.rsplit(":", 1)[0] if header.count(":") == 1 else header
-    return name.rstrip(".")
+        end = header.find("]")
+        rest = header[end + 1:] if end > 0 else ""
+        if end > 0 and (rest == "" or rest[:1] == ":" and rest[1:].isdigit()):
+            return header[1:end]
+        return header
+    if header.count(":") == 1:
+        name, port = header.split(":")
+        return name.rstrip(".") if port.isdigit() else header
+    return header.rstrip(".")
 
 
 class HostCheck:

@@ -2,7 +2,7 @@
 
 Every parameter is bounded: numbers by range (NaN and infinities refused), strings by length and by
 a fixed set of choices, and the class table (JSON) by length, nesting depth and the magnitude of
-every number in it, before the configuration's own validation sees it. A bad value is a 4xx with a
+every number and string in it, before the configuration's own validation sees it. A bad value is a 4xx with a
 message naming it, never a 500, and no setting can make a render larger than 512x512.
 """
 
@@ -33,6 +33,7 @@ MAX_CLASSES = 12
 MAX_CLASSES_CHARS = 8000  # the class table as JSON
 MAX_DEPTH = 6  # [ {"hue": {"choice": [ ... ]} } ] is 4 deep
 MAX_MAGNITUDE = 1e6  # every number in the class table
+MAX_STRING = 100  # every string in the class table (names show in the legend and in messages)
 PRESETS = tuple(preset_names(SceneConfig))
 
 View = Literal[SCENE_KINDS]  # type: ignore[valid-type]
@@ -73,12 +74,17 @@ def _refuse_constant(name: str):
     raise UserError(f"classes: {name} is not a number the viewer accepts")
 
 
-def _check_numbers(value, path: str = "classes") -> None:
-    """Every number finite and at most MAX_MAGNITUDE in magnitude (iterative: depth is capped anyway)."""
+def _check_values(value, path: str = "classes") -> None:
+    """Every number finite and at most MAX_MAGNITUDE in magnitude, every string at most MAX_STRING
+    characters (iterative: depth is capped anyway)."""
     stack = [(value, path)]
     while stack:
         v, p = stack.pop()
-        if isinstance(v, bool) or v is None or isinstance(v, str):
+        if isinstance(v, str):
+            if len(v) > MAX_STRING:
+                raise UserError(f"{human_field(p)}: at most {MAX_STRING} characters, got {len(v)}")
+            continue
+        if isinstance(v, bool) or v is None:
             continue
         if isinstance(v, (int, float)):
             if not (isinstance(v, float) and math.isfinite(v) or isinstance(v, int)) or abs(v) > MAX_MAGNITUDE:
@@ -93,7 +99,8 @@ def _check_numbers(value, path: str = "classes") -> None:
 
 def parse_classes(text: str) -> list:
     """The class table of the ``classes`` parameter: a JSON list of 1 to MAX_CLASSES class objects,
-    nested at most MAX_DEPTH deep, every number finite and at most MAX_MAGNITUDE in magnitude."""
+    nested at most MAX_DEPTH deep, every number finite and at most MAX_MAGNITUDE in magnitude, every
+    string at most MAX_STRING characters."""
     if _depth(text) > MAX_DEPTH:
         raise UserError(f"classes: nested more than {MAX_DEPTH} deep")
     try:
@@ -102,7 +109,7 @@ def parse_classes(text: str) -> list:
         raise UserError(f"classes is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_CLASSES:
         raise UserError(f"classes must be a list of 1 to {MAX_CLASSES} class priors")
-    _check_numbers(rows)
+    _check_values(rows)
     return rows
 
 
