@@ -53,6 +53,9 @@ HOSTILE = [
     {"classes": classes(shape={"choice": []})}, {"classes": classes(hue={"choice": ["a"]})},
     {"classes": classes(elongation=True)}, {"classes": classes(extra=1)}, {"classes": "\x00\ufffd"},
     {"classes": "%00%FF%FE"},  # percent signs sent as such, and (below) raw bytes that are not UTF-8
+    # "base" would make the codec read a preset or any .json file: a path from the client
+    {"classes": json.dumps([{"base": "/etc/passwd"}])}, {"classes": classes(hue={"base": "/tmp/x.json"})},
+    {"classes": json.dumps([{"base": "report"}])},
     {"hue": "nan", "view": "single"}, {"hue": "inf", "view": "single"}, {"hue": "1e308", "view": "single"},
     {"kd": "nan", "view": "single"}, {"yaw": "-inf", "view": "single"}, {"saturation": "NaN", "view": "single"},
     {"background_noise_scale": "nan"}, {"background_noise_scale": "1e308"}, {"elongation": "nan", "shared": "true"},
@@ -162,3 +165,12 @@ def test_view_on_a_busy_port_is_one_line_and_exit_2():
     assert proc.returncode == 2
     assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith(f"fakeballoons view: error: cannot serve on 127.0.0.1:{port}")
+
+
+def test_no_file_is_read_for_a_client(client, tmp_path):
+    """A "base" key in the class table would make the codec read the .json file it names."""
+    (tmp_path / "hue.json").write_text('{"uniform": [0, 360]}')
+    (tmp_path / "row.json").write_text(json.dumps(ROW))
+    for table in ([{**ROW, "hue": {"base": str(tmp_path / "hue.json")}}], [{"base": str(tmp_path / "row.json")}]):
+        resp = client.get("/api/config.json", params={"classes": json.dumps(table)})
+        assert resp.status_code == 400 and "'base' is not accepted" in resp.json()["detail"]

@@ -18,7 +18,7 @@ import numpy as np
 from fastapi import Depends, HTTPException, Query
 
 from ..classes import SHAPES, TEXTURES, ClassPrior
-from ..codec import load_preset, preset_names
+from ..codec import BASE, load_preset, preset_names
 from ..config import NOISE_FUNCTIONS, ROTATIONS, SceneConfig
 from ..errors import ConfigError, UserError
 from ..scene import SCENE_KINDS, Scene, prototype_scene, sample_scene, sample_scene_table, single_object_scene
@@ -76,7 +76,7 @@ def _refuse_constant(name: str):
 
 def _check_values(value, path: str = "classes") -> None:
     """Every number finite and at most MAX_MAGNITUDE in magnitude, every string at most MAX_STRING
-    characters (iterative: depth is capped anyway)."""
+    characters, no ``"base"`` key (iterative: depth is capped anyway)."""
     stack = [(value, path)]
     while stack:
         v, p = stack.pop()
@@ -94,6 +94,8 @@ def _check_values(value, path: str = "classes") -> None:
         elif isinstance(v, list):
             stack.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
         elif isinstance(v, dict):
+            if BASE in v:  # the codec would read the preset or JSON file it names: no paths from clients
+                raise UserError(f"{human_field(p)}: '{BASE}' is not accepted by the viewer")
             stack.extend((x, f"{p}.{k}") for k, x in v.items())
 
 
