@@ -101,7 +101,16 @@ function classTable() {  // the rows as the preset has them, with the table's ce
 // ------------------------------------------------------------------ what acts where
 
 const preset = () => state.presets[$("preset").value] || {};
+// Poses that change nothing: every pose of a sphere (an ellipsoid of elongation 0.5), and a turn about
+// the vertical of a shape round about it, unless the texture is solid (fixed to the object).
+const ROUND_ABOUT_VERTICAL = ["torus", "cone", "capsule", "cylinder"];
+const solid = () => $("texture").value === "solid";
+const sphere = () => $("shape").value === "ellipsoid" && Number($("elongation").value) === 0.5;
 const conditions = {
+  "sphere": () => sphere() && !solid(),
+  "pose-acts": () => !(sphere() && !solid()),
+  "turn-acts": () => !(sphere() || ROUND_ABOUT_VERTICAL.includes($("shape").value)) || solid(),
+  "rotation-acts": () => !(state.view === "random" && $("shared").checked && sphere() && preset().texture !== "solid"),
   "look-acts": () => state.view === "single" || $("shared").checked,
   "thickness-acts": () => ["torus", "capsule"].includes($("shape").value),
   "classes-act": () => !(state.view === "random" && $("shared").checked),
@@ -144,7 +153,9 @@ function configParams(size) {  // the scene configuration: what "save config" wr
     return p;
   }
   p.set("preset", $("preset").value);
-  if ((v === "random" || v === "full") && $("rotation").value) p.set("rotation", $("rotation").value);
+  if ((v === "random" || v === "full") && conditions["rotation-acts"]() && $("rotation").value) {
+    p.set("rotation", $("rotation").value);
+  }
   if (conditions["has-ground"]() && !$("ground").checked) p.set("ground", "false");
   if (conditions["shadows-act"]()) p.set("shadows", String($("shadows").checked));
   if (conditions["classes-act"]() && !preset().class_table) p.set("classes", JSON.stringify(classTable()));
