@@ -426,3 +426,16 @@ def test_full_scene_downloads_equal_the_cli(page, tmp_path):
     assert over != plain
     change(page, lambda: page.uncheck("#show-label"))
     assert page.is_hidden("#label-picture")
+
+
+def test_bench_view_measures_a_drag():
+    """`fakeballoons bench view` in its smallest form: one warm-up drag and one timed (numbers only
+    reported, never asserted on)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    [row] = bench.bench_view(drags=1, size=256, noise="perlin", view="single")
+    assert row["drags"] == 1 and row["drag_to_first_frame_ms"] > 0 and row["release_to_full_frame_ms"] > 0

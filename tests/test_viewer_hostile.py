@@ -174,3 +174,12 @@ def test_no_file_is_read_for_a_client(client, tmp_path):
     for table in ([{**ROW, "hue": {"base": str(tmp_path / "hue.json")}}], [{"base": str(tmp_path / "row.json")}]):
         resp = client.get("/api/config.json", params={"classes": json.dumps(table)})
         assert resp.status_code == 400 and "'base' is not accepted" in resp.json()["detail"]
+
+
+def test_bench_view_at_a_size_the_page_lacks_is_one_line_and_exit_2():
+    """It waited 30 s for a size option that does not exist, then printed a traceback."""
+    exe = os.path.join(os.path.dirname(sys.executable), "fakeballoons")
+    proc = subprocess.run([exe, "bench", "view", "--size", "128"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["fakeballoons bench: error: bench view --size must be one of [256, 512] "
+                                        "(the page's picture sizes), got 128"]
