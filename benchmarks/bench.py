@@ -234,41 +234,82 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
              "median_step_ms": round(med * 1e3, 1), "images_per_s": round(batch / med, 2)}]
 
 
-def bench_view(clicks: int = 20, size: int = 512, noise: str = "perlin", view: str = "full") -> list[dict]:
-    """Click-to-picture latency of the viewer in headless Chromium: the page's "New scene" button
-    is clicked ``clicks`` times and the time from the click to the new picture's load event is
-    measured in the page (performance.now()). View "full" also loads the label map beside it.
+#: The slider each view's benchmark drags, and what is set first so that it acts.
+VIEW_SLIDERS = {"single": ("#elongation", None), "full": ("#bg-scale", "#fix-bg")}
+
+_VIEW_CLOCK = """(id) => {
+  // Times in the page (performance.now()): the drag's first input event and the first preview frame
+  // shown after it; the release's change event and the full frame shown after it.
+  const el = document.querySelector(id);
+  const first = (name) => () => { const t = window.__t; if (t && t[name] === undefined) t[name] = performance.now(); };
+  el.addEventListener('input', first('input'));
+  el.addEventListener('change', first('change'));
+  document.addEventListener('fb-frame', (e) => {
+    const t = window.__t, now = performance.now();
+    if (!t) return;
+    if (e.detail.preview && t.input !== undefined && t.first === undefined) t.first = now;
+    if (!e.detail.preview && t.change !== undefined && t.full === undefined) t.full = now;
+  });
+}"""
+
+
+def bench_view(drags: int = 10, size: int = 512, noise: str = "perlin", view: str = "full") -> list[dict]:
+    """Drag-to-first-frame and release-to-full-frame latency of the viewer in headless Chromium.
+
+    A real mouse drags one slider (single: elongation; full: the background noise scale, with its
+    override ticked): press on the track (the first input event), move, wait for the first preview
+    frame on screen, move twice more, release (the change event) and wait for the full-size frame
+    of the released value. Each drag starts elsewhere on the track so no frame comes from the
+    viewer's cache. One drag warms up; the medians are over ``drags`` more.
     """
     import shutil
 
     from playwright.sync_api import sync_playwright
 
     from fakeballoons.viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
+    from fakeballoons.viewer.settings import SIZES
 
+    full_sizes = [s for s in SIZES if s > 128]
+    if size not in full_sizes:
+        raise UserError(f"bench view --size must be one of {full_sizes} (the page's picture sizes), got {size}")
     chromium = shutil.which("chromium")
     if chromium is None:
         raise UserError("bench view needs Debian's chromium (apt-get install chromium)")
-    measure = """() => new Promise((resolve) => {
-        const img = document.getElementById('picture');
-        const t0 = performance.now();
-        img.addEventListener('load', () => resolve(performance.now() - t0), {once: true});
-        document.getElementById('new-scene').click();
-    })"""
+    slider, tick = VIEW_SLIDERS[view]
+    firsts, fulls = [], []
     with running_server() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=list(HEADLESS_CHROMIUM_FLAGS))
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url + "/")
-        page.wait_for_function("Number(document.body.dataset.rendered || 0) >= 1")
+        page.wait_for_function("Number(document.body.dataset.rendered || 0) >= 1", timeout=120_000)
         page.click(f"[data-view={view}]")
         page.select_option("#noise", noise)
         page.select_option("#size", str(size))
-        page.wait_for_function("document.getElementById('loading').hidden")
-        page.evaluate(measure)  # warm-up
-        times = [page.evaluate(measure) for _ in range(clicks)]
+        if tick:
+            page.check(tick)
+        page.wait_for_function("document.getElementById('loading').hidden", timeout=120_000)
+        page.evaluate(_VIEW_CLOCK, slider)
+        box = page.locator(slider).bounding_box()
+        y, left, room = box["y"] + box["height"] / 2, box["x"] + 8, box["width"] - 16 - 36
+        for i in range(drags + 1):
+            x = left + (i * 7) % room
+            page.evaluate("window.__t = {}")
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 12, y)
+            page.wait_for_function("window.__t.first !== undefined", timeout=120_000)
+            page.mouse.move(x + 24, y)
+            page.mouse.move(x + 36, y)
+            page.mouse.up()
+            page.wait_for_function("window.__t.full !== undefined", timeout=120_000)
+            t = page.evaluate("window.__t")
+            if i > 0:
+                firsts.append(t["first"] - t["input"])
+                fulls.append(t["full"] - t["change"])
         browser.close()
-    return [{"what": "view", "view": view, "noise": noise, "size": size, "clicks": clicks,
-             "median_ms": round(statistics.median(times), 1), "min_ms": round(min(times), 1),
-             "max_ms": round(max(times), 1)}]
+    return [{"what": "view", "view": view, "noise": noise, "size": size, "drags": drags,
+             "drag_to_first_frame_ms": round(statistics.median(firsts), 1), "first_max_ms": round(max(firsts), 1),
+             "release_to_full_frame_ms": round(statistics.median(fulls), 1), "full_max_ms": round(max(fulls), 1)}]
 
 
 def _parser():
@@ -284,7 +325,9 @@ def _parser():
     p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
     p.add_argument("--workers", default="auto", help="worker processes (generate)")
     p.add_argument("--size", type=_int_in(1, 8192), default=512)
-    p.add_argument("--scenes", type=_int_in(1, 100_000), default=30, help="scenes to time (render) or clicks (view)")
+    p.add_argument("--scenes", type=_int_in(1, 100_000), default=None,
+                   help="scenes to time (render, default 30) or slider drags (view, default 10)")
+    p.add_argument("--view", choices=tuple(VIEW_SLIDERS), action="append", help="view (repeatable; default both)")
     p.add_argument("--points", type=_int_in(1, 10**8), default=262_144, help="points to time (noise)")
     p.add_argument("--threads", type=_int_in(1, 1024), default=1, help="CPU threads (default 1)")
     p.add_argument("--noise", choices=NOISE_FUNCTIONS, action="append", help="repeatable; default both")
@@ -302,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.what == "view":
             results = []
-            for noise in args.noise or ("perlin",):
-                results += bench_view(clicks=args.scenes, size=args.size, noise=noise)
+            for view in args.view or tuple(VIEW_SLIDERS):
+                for noise in args.noise or NOISE_FUNCTIONS:
+                    results += bench_view(drags=args.scenes or 10, size=args.size, noise=noise, view=view)
         elif args.what == "train":
             results = bench_train(model=args.model, size=args.size, batch=args.batch or 16, steps=args.steps,
                                   device=args.device, amp=args.amp)
@@ -311,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             results = bench_generate(num=args.num, size=args.size, runs=args.runs,
                                      noises=args.noise or NOISE_FUNCTIONS, workers=args.workers)
         elif args.what == "render":
-            results = bench_render(size=args.size, scenes=args.scenes, threads=args.threads,
+            results = bench_render(size=args.size, scenes=args.scenes or 30, threads=args.threads,
                                    noises=args.noise or NOISE_FUNCTIONS, device=args.device, batch=args.batch or 64,
                                    scene=args.scene)
         else:

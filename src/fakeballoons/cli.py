@@ -214,10 +214,7 @@ def cmd_experiment(args) -> int:
 def cmd_view(args) -> int:
     from .viewer.app import serve
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"fakeballoons view: warning: serving on {args.host}, reachable from other machines", file=sys.stderr)
-    print(f"fakeballoons viewer on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
-    serve(args.host, args.port, args.open)
+    serve(args.host, args.port, args.open)  # binds the port first: a busy port is one line, exit 2
     return 0
 
 

@@ -1,135 +1,185 @@
 """The local web viewer: the report's four pages, rendered by the very renderer that writes datasets.
 
 Views (static/index.html): single object (Task 1), random scene (Task 2), class examples (Task 3)
-and full scene with label map (Task 4). Every picture comes from ``GET /api/render.png``; its PNG
-bytes are those ``fakeballoons render`` writes for the same settings, so a download is the file
-``generate`` would write. Parameters are validated (out of range: 422 with a message; a bad class
-table: 400), no file path is ever taken from the client, and image size is capped at 512.
+and full scene with label map (Task 4). The page asks ``GET /api/frame`` for what it shows: one
+render gives the picture, the label map, the scene's parameters and the legend, at 64-128 pixels
+while a control moves and at full size when it stops. ``GET /api/render.png`` serves the downloads:
+the PNG bytes ``fakeballoons render`` writes for the same settings, from the frame cache when the
+picture is on screen. Parameters are validated (settings.py: 422 or 400 with a message, never a
+500), no file path is ever taken from the client, image size is capped at 512, and requests whose
+Host header is not this machine's are refused (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
+import socket
+import sys
 import threading
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from ..config import NOISE_FUNCTIONS, SceneConfig
-from ..data import formats
+from ..classes import SHAPES, TEXTURES
+from ..config import ROTATIONS, SceneConfig
 from ..errors import UserError
-from ..render import render
-from ..scene import SCENE_KINDS, Scene, prototype_scene, sample_scene, single_object_scene
+from ..scene import single_object_scene
+from .frames import FrameCache, b64, scene_json
+from .settings import (
+    MAX_CLASSES,
+    PRESETS,
+    SIZES,
+    build_config,
+    config_settings,
+    human_message,
+    preset_config,
+    scene_settings,
+)
+
+__all__ = ["HEADLESS_CHROMIUM_FLAGS", "LOOPBACK_NAMES", "build_config", "create_app", "running_server", "serve"]
 
 STATIC = Path(__file__).parent / "static"
-MAX_CLASSES = 12
-_render_lock = threading.Lock()  # numba's parallel kernels must not run from two threads at once
-
-View = Literal[SCENE_KINDS]  # type: ignore[valid-type]
-Noise = Literal[NOISE_FUNCTIONS]  # type: ignore[valid-type]
 Output = Literal["image", "label", "overlay"]
+Picture = Literal["image", "overlay"]
+
+#: Host names that reach only this machine; the viewer answers requests for these (and for the
+#: --host it was told to serve on), and refuses others, so a web page cannot reach it by DNS rebinding.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
-def build_config(noise: str, size: int, classes: str | None, background_noise_scale: float | None,
-                 num_objects: int | None) -> SceneConfig:
-    """The scene configuration of a set of viewer settings (what "save config" downloads)."""
-    base = SceneConfig()
-    changes = {"height": size, "width": size, "noise": noise}
-    if classes:
-        try:
-            rows = json.loads(classes)
-        except ValueError as exc:
-            raise UserError(f"classes is not valid JSON: {exc}") from None
-        if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_CLASSES:
-            raise UserError(f"classes must be a list of 1 to {MAX_CLASSES} class priors")
-        data = base.to_dict()
-        data["classes"] = rows
-        changes["classes"] = SceneConfig.from_dict(data).classes
-    sampling = base.sampling
-    if background_noise_scale is not None:
-        fixed = (background_noise_scale, background_noise_scale)
-        sampling = dataclasses.replace(sampling, background_noise_scale=fixed)
-    if num_objects is not None:
-        sampling = dataclasses.replace(sampling, num_objects=(num_objects, num_objects))
-    return base.replace(sampling=sampling, **changes)
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The Host names a viewer bound to ``host`` answers: loopback names and ``host`` itself, or any
+    name (None) when bound to every interface, where the user has chosen to be reachable."""
+    if host in WILDCARD_HOSTS:
+        return None
+    return LOOPBACK_NAMES | {host.lower().strip("[]")}
 
 
-def build_scene(view: str, config: SceneConfig, seed: int, index: int, hue: float, elongation: float,
-                noise_scale: float, random: bool) -> Scene:
-    if view == "single":
-        return single_object_scene(hue, elongation, noise_scale)
-    if view == "prototypes":
-        return prototype_scene(config, random=random, seed=seed, index=index)
-    return sample_scene(config, seed, index)
+def host_name(header: str) -> str:
+    """The name of a Host header, without port or IPv6 brackets: ``[::1]:8765`` -> ``::1``. A port
+    that is not a number leaves the header whole (``localhost:80@evil`` is no loopback name)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        rest = header[end + 1:] if end > 0 else ""
+        if end > 0 and (rest == "" or rest[:1] == ":" and rest[1:].isdigit()):
+            return header[1:end]
+        return header
+    if header.count(":") == 1:
+        name, port = header.split(":")
+        return name.rstrip(".") if port.isdigit() else header
+    return header.rstrip(".")
 
 
-def overlay(image: np.ndarray, label: np.ndarray, config: SceneConfig) -> np.ndarray:
-    """The image with every labelled pixel blended half and half with its label colour."""
-    palette = formats.label_palette(config).astype(np.float64)
-    out = image.astype(np.float64)
-    mask = label > 0
-    out[mask] = 0.5 * out[mask] + 0.5 * palette[label[mask]]
-    return np.round(out).astype(np.uint8)
+class HostCheck:
+    """ASGI middleware: 400 for a request whose Host header is not an allowed name."""
+
+    def __init__(self, app, allowed: frozenset[str] | None):
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and self.allowed is not None:
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(header) not in self.allowed:
+                shown = header[:60] + ("..." if len(header) > 60 else "")
+                response = JSONResponse({"detail": f"Host header {shown!r} is not this viewer's address; open it "
+                                                   f"as http://127.0.0.1:<port>/ (or start it with --host)"}, 400)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
-SIZES = (256, 512)
+def _json(data, **headers) -> Response:
+    return Response(json.dumps(data, allow_nan=False, separators=(",", ":")), media_type="application/json",
+                    headers={"Cache-Control": "no-store", **headers})
 
 
-def config_settings(size: int = Query(512, description="256 or 512"), noise: Noise = "perlin",
-                    background_noise_scale: float | None = Query(None, ge=1.0, le=20.0),
-                    num_objects: int | None = Query(None, ge=0, le=20),
-                    classes: str | None = Query(None, max_length=4000)) -> SceneConfig:
-    """The configuration part of the query: what "save config" writes and ``generate`` reads."""
-    if size not in SIZES:  # a Literal of ints would not accept the query string "512"
-        raise HTTPException(422, f"size must be 256 or 512, got {size}")
-    return build_config(noise, size, classes, background_noise_scale, num_objects)
+def _description(name: str) -> str:
+    text = (resources.files("fakeballoons.configs") / SceneConfig.PRESETS / f"{name}.json").read_text()
+    return json.loads(text).get("description", "")
 
 
-def scene_settings(view: View = "random", seed: int = Query(0, ge=0, le=2**63 - 1),
-                   index: int = Query(0, ge=0, le=2**63 - 1), hue: float = Query(150.0, ge=0.0, le=360.0),
-                   elongation: float = Query(0.5, ge=0.05, le=0.95),
-                   noise_scale: float = Query(25.0, ge=1.0, le=51.0), random: bool = False,
-                   config: SceneConfig = Depends(config_settings)) -> tuple[SceneConfig, Scene]:
-    return config, build_scene(view, config, seed, index, hue, elongation, noise_scale, random)
+def preset_summaries() -> dict:
+    """What the page needs of each scene preset: its class table (editable unless generated by a
+    class_table) and which knobs act on it (ground, shadows: a light away from the eye)."""
+    out = {}
+    for name in PRESETS:
+        config = preset_config(name)
+        data = config.to_dict()
+        out[name] = {"description": _description(name), "classes": None if config.class_table else data["classes"],
+                     "num_classes": config.num_classes, "class_table": config.class_table is not None,
+                     "ground": config.ground is not None, "shadows": config.light.shadows,
+                     "light_at_eye": tuple(config.light.position) == tuple(config.camera.eye),
+                     "rotation": config.sampling.rotation, "texture": config.texture,
+                     "label_colours": [list(c) for c in config.label_colours]}
+    return out
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="fakeballoons viewer", docs_url=None, redoc_url=None)
+def _warm_up(cache: FrameCache) -> None:
+    """Load both kernels (the report's and the general one) before the first request needs them."""
+    tiny = SceneConfig(height=16, width=16)
+    for scene in (single_object_scene(), single_object_scene(shape="torus", thickness=0.3)):
+        cache.get(scene, tiny)
+
+
+def create_app(allowed: frozenset[str] | None = LOOPBACK_NAMES, warm_up: bool = False) -> FastAPI:
+    """The viewer's ASGI app. ``allowed``: Host names answered (None: any); ``warm_up``: load the
+    kernels in a background thread at start-up."""
+    cache = FrameCache()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if warm_up:
+            threading.Thread(target=_warm_up, args=(cache,), daemon=True).start()
+        yield
+
+    app = FastAPI(title="fakeballoons viewer", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.cache = cache
+    app.add_middleware(HostCheck, allowed=allowed)
+    summaries = preset_summaries()
 
     @app.exception_handler(UserError)
     async def user_error(request, exc: UserError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": human_message(exc)}, status_code=400)
 
     @app.get("/")
     def index():
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/defaults")
     def defaults():
         config = SceneConfig()
-        return {"config": config.to_dict(), "class_colours": [list(c) for c in config.label_colours]}
+        return {"config": config.to_dict(), "class_colours": [list(c) for c in config.label_colours],
+                "presets": summaries, "shapes": list(SHAPES), "rotations": list(ROTATIONS),
+                "textures": list(TEXTURES), "sizes": list(SIZES), "max_classes": MAX_CLASSES}
+
+    @app.get("/api/frame")
+    def frame(picture: Picture = "image", label: bool = False, s: tuple = Depends(scene_settings)):
+        """What the page shows: the picture (PNG, base64), the label map when asked, the scene's
+        parameters, the legend and the render time, all from one render."""
+        config, scene = s
+        scene_data = scene_json(scene)
+        f = cache.get(scene, config)
+        return _json({"image": b64(cache.encode(f, picture)), "label": b64(cache.encode(f, "label")) if label else None,
+                      "width": config.width, "height": config.height, "scene": scene_data,
+                      "legend": f.legend(), "render_ms": round(f.render_ms, 1)})
 
     @app.get("/api/render.png")
     def render_png(output: Output = "image", s: tuple = Depends(scene_settings)):
         config, scene = s
-        with _render_lock:
-            sample = render(scene, config)
-        if output == "overlay":
-            data = formats.encode_image(overlay(sample.image, sample.label, config))
-        else:
-            data = formats.encode_sample(sample, config)[output]
-        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+        f = cache.get(scene, config)
+        return Response(cache.encode(f, output), media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/scene.json")
-    def scene_json(s: tuple = Depends(scene_settings)):
+    def scene_endpoint(s: tuple = Depends(scene_settings)):
         config, scene = s
-        return {"scene": scene.to_dict(), "config": config.to_dict()}
+        return _json({"scene": scene_json(scene), "config": config.to_dict()})
 
     @app.get("/api/config.json")
     def config_json(config: SceneConfig = Depends(config_settings)):
@@ -145,18 +195,30 @@ HEADLESS_CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "-
                            "--disable-component-update", "--disable-sync", "--no-first-run")
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port), or a one-line UserError (busy port, unknown host)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc} (try another --port)") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server(app, sock: socket.socket):
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+
+
 @contextlib.contextmanager
 def running_server(host: str = "127.0.0.1"):
     """The viewer served from a background thread on a free port; yields its base URL."""
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    sock = bind(host, 0)
+    port = sock.getsockname()[1]
+    server = _server(create_app(allowed_hosts(host), warm_up=True), sock)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:  # wait for readiness, not for a guessed time
         thread.join(0.02)
@@ -167,23 +229,22 @@ def running_server(host: str = "127.0.0.1"):
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = False) -> None:
-    import socket
-
-    import uvicorn
-
-    try:  # uvicorn exits on a busy port; say so in one line instead
-        with socket.create_server((host, port)):
-            pass
-    except OSError as exc:
-        raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc} (try another --port)") from None
+    """Serve the viewer until Ctrl-C. The port is bound before anything is printed, so a busy port
+    is one line (a UserError: exit status 2) and nothing else."""
+    sock = bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    if host not in LOOPBACK_NAMES:
+        print(f"fakeballoons view: warning: serving on {host}, reachable from other machines", file=sys.stderr)
+    print(f"fakeballoons viewer on http://{shown}:{port}/ (Ctrl-C to stop)", file=sys.stderr)
     if open_browser:
         import webbrowser
 
-        threading.Timer(1.0, lambda: webbrowser.open(f"http://{host}:{port}/")).start()
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
-
-
-__all__ = ["HEADLESS_CHROMIUM_FLAGS", "build_config", "create_app", "running_server", "serve"]
+        threading.Timer(1.0, lambda: webbrowser.open(f"http://{shown}:{port}/")).start()
+    try:
+        _server(create_app(allowed_hosts(host), warm_up=True), sock).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,147 +1,409 @@
-// fakeballoons viewer: every picture comes from /api/render.png with the current settings.
+// fakeballoons viewer. Every picture comes from /api/frame (picture, label map, scene and legend of one
+// render). While a control moves, frames are drawn at PREVIEW pixels; when it stops, at full size.
+// One request is in flight at a time and only the newest settings wait behind it.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { view: "single", defaults: null, classes: null };
+const PREVIEW = 128;
+const SLOW_MS = 250;  // a full frame slower than this is preceded by a preview after a click
+const state = { view: "single", defaults: null, presets: {}, classes: [], lastFullMs: 0, shownFull: null };
 
-function hexToHue(hex) {
-  const r = parseInt(hex.slice(1, 3), 16) / 255, g = parseInt(hex.slice(3, 5), 16) / 255, b = parseInt(hex.slice(5, 7), 16) / 255;
-  const max = Math.max(r, g, b), min = Math.min(r, g, b), d = max - min;
-  if (d === 0) return 0;
+// ------------------------------------------------------------------ colours and class table cells
+
+function hexToHsl(hex) {  // -> [hue degrees, saturation, lightness], the inverse of HSL -> RGB
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+  const max = Math.max(r, g, b), min = Math.min(r, g, b), d = max - min, l = (max + min) / 2;
+  if (d === 0) return [0, 0, l];
+  const s = l <= 0.5 ? d / (max + min) : d / (2 - max - min);
   let h = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
   h *= 60;
-  return h < 0 ? h + 360 : h;
+  return [h < 0 ? h + 360 : h, s, l];
 }
 
-function classTable() {
-  return [...document.querySelectorAll("#class-table tbody tr")].map((tr, k) => {
-    const v = (name) => parseFloat(tr.querySelector(`[data-field=${name}]`).value);
-    return { name: state.classes[k].name, hue: v("hue"), hue_std: v("hue_std"), elongation: v("elongation"),
-             elongation_std: v("elongation_std"), noise_scale: v("noise_scale"), noise_scale_std: v("noise_scale_std") };
-  });
+function formatCell(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v !== "object") return String(v);
+  if (v.uniform) return `uniform ${v.uniform[0]} ${v.uniform[1]}`;
+  if (v.normal) return `normal ${v.normal[0]} ${v.normal[1]}`;
+  if (v.choice) return `choice ${v.choice.join(" ")}` + (v.weights ? ` weights ${v.weights.join(" ")}` : "");
+  return JSON.stringify(v);
 }
+
+function parseCell(text) {  // a number, "uniform a b", "normal m s", "choice a b [weights w1 w2]" or a name
+  const t = text.trim();
+  const num = (s) => (s !== "" && !Number.isNaN(Number(s)) ? Number(s) : s);
+  if (t !== "" && !Number.isNaN(Number(t))) return Number(t);
+  const words = t.split(/[\s,]+/).filter((w) => w);
+  const kind = (words[0] || "").toLowerCase();
+  if ((kind === "uniform" || kind === "normal") && words.length === 3) return { [kind]: words.slice(1).map(num) };
+  if (kind === "choice" && words.length > 1) {
+    const w = words.indexOf("weights");
+    const out = { choice: words.slice(1, w < 0 ? undefined : w).map(num) };
+    if (w >= 0) out.weights = words.slice(w + 1).map(num);
+    return out;
+  }
+  return t;  // sent as it is: the server says what is wrong with it
+}
+
+const TABLE_FIELDS = [["shape", "wide"], ["hue"], ["hue_std"], ["elongation"], ["elongation_std"], ["noise_scale"],
+                      ["noise_scale_std"], ["weight"]];
 
 function fillClassTable(classes) {
-  state.classes = classes;
+  state.classes = classes.map((c) => ({ ...c }));
   const body = document.querySelector("#class-table tbody");
   body.innerHTML = "";
-  classes.forEach((c, k) => {
+  const colours = state.presets[$("preset").value]?.label_colours || [];
+  state.classes.forEach((c, k) => {
     const tr = document.createElement("tr");
-    const cell = (field, step) => `<td><input type="number" step="${step}" data-field="${field}" value="${c[field]}"></td>`;
-    tr.innerHTML = `<td>${k + 1}</td>` + cell("hue", 1) + cell("hue_std", 1) + cell("elongation", 0.01) +
-      cell("elongation_std", 0.01) + cell("noise_scale", 0.5) + cell("noise_scale_std", 0.5);
+    const colour = colours[k] ? `rgb(${colours[k].join(",")})` : "transparent";
+    tr.innerHTML = `<td><span class="swatch" style="background:${colour}"></span>${k + 1}</td>`;
+    for (const [field, cls] of TABLE_FIELDS) {
+      const td = document.createElement("td");
+      const input = document.createElement("input");
+      input.dataset.field = field;
+      input.setAttribute("aria-label", `class ${k + 1} ${field}`);
+      if (cls) input.className = cls;
+      if (field === "shape") input.setAttribute("list", "shape-names");
+      const fallback = { shape: "ellipsoid", weight: 1, hue_std: 50, elongation_std: 0.05, noise_scale_std: 5 };
+      input.value = formatCell(c[field] ?? fallback[field]);
+      td.appendChild(input);
+      tr.appendChild(td);
+    }
     body.appendChild(tr);
+  });
+  syncTable();
+}
+
+function syncTable() {
+  // A spread (±) acts beside a mean given as a number, and on the class examples only when they are
+  // drawn from the priors; a weight (how often a class is drawn) never acts on the class examples.
+  const examples = state.view === "prototypes", drawn = !examples || $("random-protos").checked;
+  document.querySelectorAll("#class-table tbody tr").forEach((tr) => {
+    for (const name of ["hue", "elongation", "noise_scale"]) {
+      const mean = tr.querySelector(`[data-field=${name}]`), std = tr.querySelector(`[data-field=${name}_std]`);
+      std.disabled = !drawn || typeof parseCell(mean.value) !== "number";
+    }
+    tr.querySelector("[data-field=weight]").disabled = examples;
   });
 }
 
-function params(output) {
-  const apiView = state.view === "full" ? "random" : state.view;
-  const p = new URLSearchParams({ view: apiView, noise: $("noise").value, size: $("size").value });
-  if (output) p.set("output", output);
-  if (apiView === "single") {
-    p.set("hue", hexToHue($("colour").value).toFixed(2));
-    p.set("elongation", $("elongation").value);
-    p.set("noise_scale", $("noise-scale").value);
-  } else {
-    p.set("seed", $("seed").value || "0");
-    p.set("index", $("index").value || "0");
-    p.set("classes", JSON.stringify(classTable()));
-    if (apiView === "prototypes" && $("random-protos").checked) p.set("random", "true");
-    if (state.view === "random") {
-      if ($("fix-bg").checked) p.set("background_noise_scale", $("bg-scale").value);
-      if ($("fix-count").checked) p.set("num_objects", $("num-objects").value);
-    }
+function classTable() {  // the rows as the preset has them, with the table's cells on top
+  return [...document.querySelectorAll("#class-table tbody tr")].map((tr, k) => {
+    const row = { ...state.classes[k] };
+    tr.querySelectorAll("input").forEach((input) => {
+      const value = parseCell(input.value);
+      // an inactive cell that is not a number stays as the preset has it
+      if (!input.disabled || typeof value === "number") row[input.dataset.field] = value;
+    });
+    return row;
+  });
+}
+
+// ------------------------------------------------------------------ what acts where
+
+const preset = () => state.presets[$("preset").value] || {};
+// Poses that change nothing: every pose of a sphere (an ellipsoid of elongation 0.5), and a turn about
+// the vertical of a shape round about it, unless the texture is solid (fixed to the object).
+const ROUND_ABOUT_VERTICAL = ["torus", "cone", "capsule", "cylinder"];
+const solid = () => $("texture").value === "solid";
+const sphere = () => $("shape").value === "ellipsoid" && Number($("elongation").value) === 0.5;
+const conditions = {
+  "sphere": () => sphere() && !solid(),
+  "pose-acts": () => !(sphere() && !solid()),
+  "turn-acts": () => !(sphere() || ROUND_ABOUT_VERTICAL.includes($("shape").value)) || solid(),
+  "rotation-acts": () => !(state.view === "random" && $("shared").checked && sphere() && preset().texture !== "solid"),
+  "look-acts": () => state.view === "single" || $("shared").checked,
+  "thickness-acts": () => ["torus", "capsule"].includes($("shape").value),
+  "classes-act": () => !(state.view === "random" && $("shared").checked),
+  "has-ground": () => preset().ground,
+  "shadows-act": () => (preset().ground && $("ground").checked) || !preset().light_at_eye,
+  "label-shown": () => $("show-label").checked,
+  "labels-shown": () => $("show-label").checked || $("overlay").checked,
+};
+
+function syncControls() {
+  document.querySelectorAll("[class*=for-], [data-when]").forEach((el) => {
+    const views = [...el.classList].filter((c) => c.startsWith("for-")).map((c) => c.slice(4));
+    const when = el.dataset.when;
+    el.hidden = (views.length > 0 && !views.includes(state.view)) || (when !== undefined && !conditions[when]());
+  });
+  syncTable();
+  $("bg-scale").disabled = !$("fix-bg").checked;
+  $("num-objects").disabled = !$("fix-count").checked;
+  $("look-legend").textContent = state.view === "single" ? "Object" : "Look of every object";
+  const generated = preset().class_table;
+  $("class-table-wrap").hidden = $("reset-classes").hidden = generated;
+  $("generated-classes").hidden = !generated;
+  $("generated-classes").textContent = generated ? `This preset generates its ${preset().num_classes} classes ` +
+    "from a class table; choose another preset to edit classes." : "";
+  const [h, s, l] = hexToHsl($("colour").value);
+  $("colour-value").textContent = `HSL ${h.toFixed(0)}°, ${(s * 100).toFixed(0)}%, ${(l * 100).toFixed(0)}%`;
+  for (const id of ["elongation", "noise-scale", "thickness", "yaw", "pitch", "roll", "kd", "ks", "shininess",
+                    "bg-scale", "num-objects"]) {
+    const el = $(id), step = el.step.includes(".") ? el.step.split(".")[1].length : 0;
+    $(`${id}-value`).textContent = Number(el.value).toFixed(step);
+  }
+}
+
+// ------------------------------------------------------------------ the query of the current settings
+
+function configParams(size) {  // the scene configuration: what "save config" writes
+  const v = state.view, p = new URLSearchParams({ noise: $("noise").value, size: String(size) });
+  if (v === "single") {
+    if ($("texture").value !== "normal") p.set("texture", $("texture").value);
+    return p;
+  }
+  p.set("preset", $("preset").value);
+  if ((v === "random" || v === "full") && conditions["rotation-acts"]() && $("rotation").value) {
+    p.set("rotation", $("rotation").value);
+  }
+  if (conditions["has-ground"]() && !$("ground").checked) p.set("ground", "false");
+  if (conditions["shadows-act"]()) p.set("shadows", String($("shadows").checked));
+  if (conditions["classes-act"]() && !preset().class_table) p.set("classes", JSON.stringify(classTable()));
+  if (v === "random" || v === "full") {
+    if ($("fix-bg").checked) p.set("background_noise_scale", $("bg-scale").value);
+    if ($("fix-count").checked) p.set("num_objects", $("num-objects").value);
   }
   return p;
 }
 
-let pending = 0;
-const inflight = new Map();  // img -> settle function of its outstanding load
-// Load url into img. Resolves true (loaded), false (error, shown) or null (superseded by a newer
-// load of the same img, whose onload then never fires: it must still leave the count).
-function load(img, url) {
-  if (inflight.has(img)) inflight.get(img)(null);
-  pending += 1;
+function lookParams(p) {
+  const [h, s, l] = hexToHsl($("colour").value);
+  p.set("hue", h.toFixed(4));
+  p.set("saturation", s.toFixed(6));
+  p.set("lightness", l.toFixed(6));
+  p.set("elongation", $("elongation").value);
+  p.set("noise_scale", $("noise-scale").value);
+  p.set("shape", $("shape").value);
+  if (conditions["thickness-acts"]()) p.set("thickness", $("thickness").value);
+}
+
+function params(size) {  // every parameter that acts in the current view, and no other
+  const v = state.view, p = configParams(size);
+  p.set("view", v === "full" ? "random" : v);
+  if (v === "single") {
+    lookParams(p);
+    for (const id of ["kd", "ks", "shininess", "yaw", "pitch", "roll"]) p.set(id, $(id).value);
+    return p;
+  }
+  p.set("seed", $("seed").value || "0");
+  p.set("index", $("index").value || "0");
+  if (v === "prototypes" && $("random-protos").checked) p.set("random", "true");
+  if (v === "random" && $("shared").checked) {
+    p.set("shared", "true");
+    lookParams(p);
+  }
+  return p;
+}
+
+const fullSize = () => Number($("size").value);
+
+function frameQuery(size) {
+  const p = params(size);
+  if (state.view === "full") {
+    if ($("overlay").checked) p.set("picture", "overlay");
+    if ($("show-label").checked) p.set("label", "true");
+  }
+  return p.toString();
+}
+
+// ------------------------------------------------------------------ requests: one in flight, newest wins
+
+const net = { busy: null, queue: [] };  // busy: the job in flight
+
+function request(mode) {  // "preview" while a control moves, "full" when it stops, "refine" after a click
+  syncControls();
+  updateLinks();
+  const full = { query: frameQuery(fullSize()), preview: false };
+  const preview = { query: frameQuery(Math.min(PREVIEW, fullSize())), preview: true };
+  if (mode === "preview") net.queue = [preview];
+  else if (mode === "refine" && state.lastFullMs > SLOW_MS) net.queue = [preview, full];
+  else net.queue = [full];
+  if (net.busy && net.busy.query === net.queue[net.queue.length - 1].query) net.queue = [];  // on its way
+  pump();
+}
+
+async function pump() {
+  if (net.busy || net.queue.length === 0) return;
+  const job = net.queue.shift();
+  if (!job.preview && job.query === state.shownFull) {  // already on screen
+    settle(job);
+    pump();
+    return;
+  }
+  net.busy = job;
   $("loading").hidden = false;
-  return new Promise((resolve) => {
-    let settled = false;
-    const settle = async (ok) => {
-      if (settled) return;
-      settled = true;
-      if (inflight.get(img) === settle) inflight.delete(img);
-      pending -= 1;
-      if (pending === 0) $("loading").hidden = true;
-      if (ok === false) {
-        const r = await fetch(url);
-        const body = await r.json().catch(() => ({}));
-        const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
-        $("error").textContent = `error ${r.status}: ${detail || r.statusText}`;
-      } else if (ok === true) {
-        $("error").textContent = "";
-      }
-      resolve(ok);
-    };
-    inflight.set(img, settle);
-    img.onload = () => settle(true);
-    img.onerror = () => settle(false);
-    img.src = url;
+  const t0 = performance.now();
+  try {
+    const r = await fetch("/api/frame?" + job.query);
+    if (r.ok) {
+      await show(await r.json(), job);
+      if (!job.preview) state.lastFullMs = performance.now() - t0;
+    } else {
+      showError(r.status, await r.json().catch(() => ({})));
+    }
+  } catch (e) {
+    showError(0, { detail: String(e) });
+  } finally {
+    net.busy = null;
+    if (net.queue.length === 0) $("loading").hidden = true;
+    settle(job);
+    pump();
+  }
+}
+
+function settle(job) {  // for tests and bench: how many full requests have been answered
+  if (!job.preview) document.body.dataset.settled = String(Number(document.body.dataset.settled || 0) + 1);
+}
+
+async function decoded(b64) {
+  const img = new Image();
+  img.src = "data:image/png;base64," + b64;
+  await img.decode();
+  return img.src;
+}
+
+async function show(d, job) {
+  const [image, label] = await Promise.all([decoded(d.image), d.label ? decoded(d.label) : null]);
+  for (const [el, src] of [[$("picture"), image], [$("label-picture"), label]]) {
+    if (!src) continue;
+    el.src = src;
+    el.classList.toggle("preview", job.preview);
+    el.classList.remove("stale");
+  }
+  $("error").hidden = true;
+  $("error").textContent = "";
+  document.querySelectorAll("#class-table input[aria-invalid]").forEach((i) => i.removeAttribute("aria-invalid"));
+  $("picture-caption").textContent = (state.view === "full" && $("overlay").checked ? "image with labels" : "image") +
+    (job.preview ? ` (preview, ${d.width} px)` : ` (${d.width} px, rendered in ${d.render_ms} ms)`);
+  showScene(d.scene);
+  showLegend(d.legend);
+  if (!job.preview) state.shownFull = job.query;
+  const body = document.body.dataset;
+  body.frames = String(Number(body.frames || 0) + 1);
+  if (!job.preview) body.rendered = String(Number(body.rendered || 0) + 1);
+  document.dispatchEvent(new CustomEvent("fb-frame", { detail: { preview: job.preview, query: job.query } }));
+}
+
+function showError(status, body) {
+  const detail = Array.isArray(body.detail)
+    ? body.detail.map((d) => `${d.loc ? d.loc[d.loc.length - 1] + ": " : ""}${d.msg}`).join("; ") : body.detail;
+  $("error").textContent = `Not drawn: ${detail || "error " + status}. The picture shows the last good settings.`;
+  $("error").hidden = false;
+  $("picture").classList.add("stale");
+  $("label-picture").classList.add("stale");
+  const m = /^class (\d+) (\w+)/.exec(detail || "");
+  if (m) {
+    const cell = document.querySelector(`#class-table tbody tr:nth-child(${m[1]}) [data-field=${m[2]}]`);
+    if (cell) cell.setAttribute("aria-invalid", "true");
+  }
+}
+
+function showScene(scene) {
+  if (state.view === "random" || state.view === "full") {  // the sampled values, where not overridden
+    if (!$("fix-bg").checked) $("bg-scale").value = String(Math.round(scene.background_noise_scale * 2) / 2);
+    if (!$("fix-count").checked) $("num-objects").value = String(scene.objects.length);
+    syncControls();
+  }
+  if (state.view !== "random") return;
+  const list = $("scene-params");
+  list.innerHTML = "";
+  const head = document.createElement("li");
+  head.textContent = `seed ${scene.seed}, index ${scene.index}, background noise scale ` +
+    `${scene.background_noise_scale.toFixed(2)}, ${scene.objects.length} objects`;
+  list.appendChild(head);
+  scene.objects.forEach((o, i) => {
+    const li = document.createElement("li");
+    const extra = (o.shape ? ` ${o.shape}` : "") + (o.saturation !== undefined ? ` sat ${o.saturation.toFixed(2)}` : "") +
+      (o.lightness !== undefined ? ` light ${o.lightness.toFixed(2)}` : "");
+    li.textContent = `#${i + 1} class ${o.class_id}: hue ${o.hue.toFixed(1)}, elong. ${o.elongation.toFixed(3)}, ` +
+      `r ${o.noise_scale.toFixed(2)}, s ${o.scale.toFixed(2)}, (${o.x.toFixed(2)}, ${o.y.toFixed(2)}, ` +
+      `${o.z.toFixed(2)}), kd ${o.kd.toFixed(2)}, ks ${o.ks.toFixed(2)}, n ${o.shininess.toFixed(0)}${extra}`;
+    list.appendChild(li);
   });
 }
 
-async function update() {
-  document.querySelectorAll("[class*=for-]").forEach((el) => {
-    const views = [...el.classList].filter((c) => c.startsWith("for-")).map((c) => c.slice(4));
-    el.hidden = !views.includes(state.view);
-  });
-  const overlay = state.view === "full" && $("overlay").checked;
-  const url = "/api/render.png?" + params(overlay ? "overlay" : "image");
-  const jobs = [load($("picture"), url)];
-  if (state.view === "full") {
-    $("label-picture").hidden = !$("show-label").checked;
-    if ($("show-label").checked) jobs.push(load($("label-picture"), "/api/render.png?" + params("label")));
-    $("download-image").href = "/api/render.png?" + params("image");
-    $("download-label").href = "/api/render.png?" + params("label");
-    $("download-image").download = `scene_${$("seed").value}_${$("index").value}.png`;
-    $("download-label").download = `scene_${$("seed").value}_${$("index").value}.label.png`;
-    const c = params();
-    ["view", "seed", "index", "hue", "elongation", "noise_scale", "random"].forEach((k) => c.delete(k));
-    $("save-config").href = "/api/config.json?" + c;
+function showLegend(legend) {
+  const ul = $("legend");
+  ul.innerHTML = "";
+  const total = legend.background + legend.ignore.pixels + legend.classes.reduce((a, c) => a + c.pixels, 0);
+  const share = (n) => (total ? ` ${(100 * n / total).toFixed(1)}%` : "");
+  const item = (colour, text) => {
+    const li = document.createElement("li");
+    li.innerHTML = `<span class="swatch" style="background:${colour}"></span>`;
+    li.appendChild(document.createTextNode(text));
+    ul.appendChild(li);
+  };
+  item("#000", `0 background${share(legend.background)}`);
+  const many = legend.classes.length > 12;
+  for (const c of legend.classes) {
+    if (many && c.pixels === 0) continue;
+    item(`rgb(${c.colour.join(",")})`, `${c.label} ${c.name}${share(c.pixels)}`);
   }
-  if (state.view === "random") {
-    fetch("/api/scene.json?" + params()).then((r) => r.json()).then((d) => {
-      const list = $("scene-params");
-      list.innerHTML = `<li>seed ${d.scene.seed}, index ${d.scene.index}, background noise scale ${d.scene.background_noise_scale.toFixed(2)}, ${d.scene.objects.length} objects</li>`;
-      d.scene.objects.forEach((o, i) => {
-        const li = document.createElement("li");
-        li.textContent = `#${i + 1} class ${o.class_id}: hue ${o.hue.toFixed(1)}, elong. ${o.elongation.toFixed(3)}, r ${o.noise_scale.toFixed(2)}, s ${o.scale.toFixed(2)}, (${o.x.toFixed(2)}, ${o.y.toFixed(2)}), kd ${o.kd.toFixed(2)}, ks ${o.ks.toFixed(2)}, n ${o.shininess.toFixed(0)}`;
-        list.appendChild(li);
-      });
-    }).catch(() => {});
-  }
-  const results = await Promise.all(jobs);
-  if (results.every((r) => r !== null)) {  // a superseded update leaves the count to the newer one
-    document.body.dataset.rendered = String(Number(document.body.dataset.rendered || 0) + 1);
-  }
+  item("#fff", `${legend.ignore.label} ignore: object edges, left out of training${share(legend.ignore.pixels)}`);
+  if (many) item("transparent", `(${legend.classes.filter((c) => c.pixels === 0).length} classes not in this scene)`);
 }
+
+function updateLinks() {
+  if (state.view !== "full") return;
+  const p = params(fullSize()), name = `scene_${$("seed").value}_${$("index").value}`;
+  $("download-image").href = "/api/render.png?" + p + "&output=image";
+  $("download-label").href = "/api/render.png?" + p + "&output=label";
+  $("download-image").download = `${name}.png`;
+  $("download-label").download = `${name}.label.png`;
+  $("save-config").href = "/api/config.json?" + configParams(fullSize());
+}
+
+// ------------------------------------------------------------------ wiring
 
 function setView(view) {
   state.view = view;
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
-  update();
+  $("pictures").style.setProperty("--picture-size", `${Math.max(fullSize(), 256)}px`);
+  request("refine");
+}
+
+function choosePreset(name) {
+  const p = state.presets[name];
+  $("preset-description").textContent = p.description;
+  const rotation = $("rotation");
+  rotation.options[0].textContent = `as the preset (${p.rotation})`;
+  $("ground").checked = true;
+  $("shadows").checked = p.shadows;
+  fillClassTable(p.classes || []);
 }
 
 async function main() {
   const d = await (await fetch("/api/defaults")).json();
-  state.defaults = d.config.classes;
-  fillClassTable(state.defaults);
+  state.defaults = d;
+  state.presets = d.presets;
+  $("preset").innerHTML = Object.keys(d.presets).map((n) => `<option value="${n}">${n}</option>`).join("");
+  $("preset").value = "report";
+  $("rotation").innerHTML = `<option value="">as the preset</option>` +
+    d.rotations.map((r) => `<option value="${r}">${r}</option>`).join("");
+  $("shape").innerHTML = d.shapes.map((s) => `<option value="${s}">${s}</option>`).join("");
+  $("shape-names").innerHTML = d.shapes.map((s) => `<option value="${s}">`).join("");
+  choosePreset("report");
+
   document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => setView(b.dataset.view)));
-  for (const [id, out] of [["elongation", "elongation-value"], ["noise-scale", "noise-scale-value"],
-                           ["bg-scale", "bg-scale-value"], ["num-objects", "num-objects-value"]]) {
-    $(id).addEventListener("input", () => { $(out).textContent = $(id).value; });
-  }
-  document.querySelectorAll("#controls input, #controls select").forEach((el) => el.addEventListener("change", update));
-  $("class-table").addEventListener("change", update);
-  $("new-scene").addEventListener("click", () => { $("index").value = Number($("index").value) + 1; update(); });
-  $("reset-classes").addEventListener("click", () => { fillClassTable(state.defaults); update(); });
+  $("about-button").addEventListener("click", () => {
+    $("about").hidden = !$("about").hidden;
+    $("about-button").setAttribute("aria-expanded", String(!$("about").hidden));
+  });
+  // Sliders and the colour picker draw previews while they move and a full frame when they stop;
+  // everything else draws when it changes.
+  document.querySelectorAll("#controls input, #controls select").forEach((el) => {
+    const live = el.type === "range" || el.type === "color";
+    if (live) el.addEventListener("input", () => request("preview"));
+    el.addEventListener("change", () => request(live ? "full" : "refine"));
+  });
+  $("preset").addEventListener("change", () => { choosePreset($("preset").value); request("refine"); }, true);
+  $("size").addEventListener("change", () => $("pictures").style.setProperty("--picture-size",
+                                                                                `${Math.max(fullSize(), 256)}px`));
+  $("class-table").addEventListener("input", syncTable);
+  $("class-table").addEventListener("change", () => request("refine"));
+  $("new-scene").addEventListener("click", () => { $("index").value = Number($("index").value) + 1; request("refine"); });
+  $("reset-classes").addEventListener("click", () => { fillClassTable(preset().classes || []); request("refine"); });
+  window.fakeballoons = { params, frameQuery, request, state };  // for tests and the benchmark
   setView("single");
 }
 main();
