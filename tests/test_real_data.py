@@ -147,11 +147,25 @@ def test_warm_up_then_poly():
     assert [lr_factor(s, plain, 10) for s in range(40)] == [(1 - s / 40) ** 0.9 for s in range(40)]
 
 
-def test_batch_augmentation_on_rendered_scenes_is_reproducible():
-    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
-    labels = torch.randint(0, 3, (4, 16, 16))
-    aug = Augment(hflip=True, jitter=0.4, hue=0.1)
-    a = aug.apply_batch(images, labels, torch.Generator().manual_seed(3))
-    b = aug.apply_batch(images, labels, torch.Generator().manual_seed(3))
+@pytest.mark.parametrize("aug", [Augment(hflip=True, jitter=0.4, hue=0.1),
+                                 Augment(hflip=True, scale=(1.0, 2.0), jitter=0.4, grayscale=0.3)])
+def test_batch_augmentation_on_rendered_scenes_is_reproducible_and_aligned(aug):
+    """The GPU path's batch augmentation (run here on CPU tensors): reproducible from its generator,
+    same shapes, and a label map drawn from the picture stays aligned under zoom crops and flips."""
+    rng = np.random.default_rng(0)
+    label = torch.from_numpy(np.stack([_blocks(32, 32, rng, block=8) for _ in range(4)]).astype(np.int64))
+    label[label == 255] = 0
+    images = torch.from_numpy(PALETTE[label.numpy()]).permute(0, 3, 1, 2).contiguous()
+    a = aug.apply_batch(images, label, torch.Generator().manual_seed(3))
+    b = aug.apply_batch(images, label, torch.Generator().manual_seed(3))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == images.shape and a[1].shape == label.shape
     assert not torch.equal(a[0], images)
+    geometric = Augment(hflip=aug.hflip, scale=aug.scale)
+    im, lb = geometric.apply_batch(images, label, torch.Generator().manual_seed(3))
+    pixels = im.permute(0, 2, 3, 1).numpy().astype(np.int64)
+    for c, colour in enumerate(PALETTE):
+        exact = (pixels == colour).all(-1)
+        assert (lb.numpy()[exact] == c).all()
+    if aug.scale != (1.0, 1.0):  # both went through the per-pair pipeline: colour draws come after geometry
+        assert torch.equal(lb, a[1])  # colour changes leave the labels alone

@@ -88,5 +88,5 @@ def _rendered_on_device(ds, mine: list[int], batch_size: int, train: bool, seed:
         idx = mine[start:start + batch_size]
         images, labels = ds.render_indices(idx, device="cuda")
         if train:
-            images, labels = augment.apply_batch(images, labels, generator)
+            images, labels = augment.apply_batch(images, labels, generator, int(ds.ignore_index))
         yield images, labels, torch.tensor(idx, device=device)

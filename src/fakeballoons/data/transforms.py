@@ -52,28 +52,35 @@ class Augment:
             steps.append(v2.RandomGrayscale(self.grayscale))
         return steps
 
-    def apply_batch(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
+    def apply_batch(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                    ignore_index: int = 255):
         """The augmentation of a batch, images (B, 3, H, W) and labels (B, H, W), on their device;
         the random draws come from ``generator`` (a CPU generator), so they are reproducible.
-        Flips are applied to the whole batch at once, colour changes per picture (on the device).
-        (Rescaling and cropping are for pictures of other sizes; rendered batches come at the
-        training size and are not rescaled.)"""
-        if self.hflip:
-            flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)
-            images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
-            labels = torch.where(flip.view(-1, 1, 1), labels.flip(-1), labels)
-        if self.photometric:
-            from torchvision.transforms import v2
+        Flips alone are applied to the whole batch at once; with a random scale or colour changes
+        each pair goes through the same torchvision pipeline as on the CPU (on the device): rescaled
+        (short side H x U[scale]) and cropped back to H x W, flipped, recoloured."""
+        if self.scale == (1.0, 1.0) and not self.photometric:
+            if self.hflip:
+                flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)
+                images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
+                labels = torch.where(flip.view(-1, 1, 1), labels.flip(-1), labels)
+            return images, labels
+        from torchvision import tv_tensors
 
-            colour = v2.Compose(self.photometric_steps())
-            seeds = torch.randint(0, 2**62, (images.shape[0],), generator=generator).tolist()
-            out = []
-            for image, seed in zip(images, seeds):
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed)
-                    out.append(colour(image))
-            images = torch.stack(out)
-        return images, labels
+        h, w = images.shape[-2:]
+        if self.scale != (1.0, 1.0) and h != w:
+            raise ValueError("a random scale of rendered batches needs square pictures")
+        pipeline = pair_transforms(h, self, resize="short-side" if self.scale != (1.0, 1.0) else "square",
+                                   ignore_index=ignore_index)
+        seeds = torch.randint(0, 2**62, (images.shape[0],), generator=generator).tolist()
+        out_images, out_labels = [], []
+        for image, label, seed in zip(images, labels, seeds):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                x, y = pipeline(tv_tensors.Image(image), tv_tensors.Mask(label))
+            out_images.append(x.as_subclass(torch.Tensor))
+            out_labels.append(y.as_subclass(torch.Tensor))
+        return torch.stack(out_images), torch.stack(out_labels)
 
 
 class _ShortSide:
