@@ -244,3 +244,52 @@ def test_presets():
     assert load_train_preset("paper") == TrainConfig()  # the report's recipe is the default
     quick = load_train_preset("quick")
     assert quick.model == "lraspp_mobilenet_v3_large" and quick.size < 520
+
+
+# --- faults and hostile input (issue 11) ----------------------------------------------------------
+
+
+class _RunsCode:
+    """Pickles as a call of os.system: what a crafted checkpoint would run on an unsafe load."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_checkpoint_runs_no_code(tmp_path, cli):
+    marker, evil = tmp_path / "ran", tmp_path / "evil.pt"
+    torch.save({"model": _RunsCode(marker)}, evil)
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", *TINY, "--init", evil])
+    assert code == 2 and err.count("\n") == 1 and "refused to load it" in err
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_restarts(tmp_path):
+    run = RunConfig(DataConfig(DATA), TrainConfig(epochs=1))
+    out = tmp_path / "run"
+    loop.open_run_dir(out, run, resume=False)
+    (out / "metrics.jsonl").write_text("")  # what an interrupted first epoch leaves
+    for resume in (False, True):  # the same command, or --resume: both start it again
+        run_dir, resuming = loop.open_run_dir(out, run, resume=resume)
+        assert not resuming and not run_dir.metrics.exists()
+
+
+def test_refuses_a_directory_of_the_users_files(tmp_path, cli):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "best.pt").write_bytes(b"my model")
+    (out / "metrics.jsonl").write_text("my notes\n")
+    code, _, err = cli(["train", "--data", DATA, "--out", out, *TINY])
+    assert code == 2 and "not empty and holds no run" in err
+    assert (out / "best.pt").read_bytes() == b"my model" and sorted(os.listdir(out)) == ["best.pt", "metrics.jsonl"]
+
+
+def test_an_infinite_learning_rate_in_a_preset_is_refused(tmp_path, cli):
+    preset = tmp_path / "p.json"
+    preset.write_text('{"base": "quick", "lr": Infinity}')
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", "--preset", preset, "--quiet"])
+    assert code == 2 and err.count("\n") == 1 and "--lr: must be a finite number" in err
+    assert not (tmp_path / "run").exists()
