@@ -345,3 +345,36 @@ def test_sample_files_are_durable_before_their_chunk_is_recorded(tmp_path, monke
     (before, durable), = recorded_after
     files = {str(p) for p in out.rglob("*.png")}
     assert len(files) == 9 and files <= before and str(out / "images") in before and durable
+
+
+def _edit_record(out: Path, index: int, edit) -> None:
+    lines = (out / "scenes.jsonl").read_text().splitlines()
+    record = json.loads(lines[index])
+    edit(record)
+    lines[index] = json.dumps(record, separators=(",", ":"))
+    (out / "scenes.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_verify_never_follows_a_path_out_of_the_dataset(reference, tmp_path, cli):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not yours")
+    _edit_record(out, 4, lambda r: r["files"].update(image="../secret.png"))
+    _edit_record(out, 5, lambda r: r["files"].update(label="/etc/passwd"))
+    code, _, err = cli(["verify", out])
+    one_line_error(code, err)
+    assert "2 problems" in err and "image file is '../secret.png', expected 'images/000004.png'" in err
+    assert "'/etc/passwd'" in err and "delete" not in err
+
+
+def test_verify_reports_a_count_and_the_first_problems(reference, tmp_path, cli):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    for i in range(5):
+        (out / "images" / f"{i:06d}.png").unlink()
+    _edit_record(out, 9, lambda r: r.pop("files"))
+    code, _, err = cli(["verify", out])
+    one_line_error(code, err)
+    assert "7 problems: 1 of 3 chunks are incomplete" in err and "images/000001.png is missing" in err
+    assert "images/000002.png" not in err and "(4 more)" in err

@@ -133,8 +133,9 @@ def cmd_verify(args) -> int:
 
     report = verify(args.dataset, decode=not args.no_decode)
     if not report.ok:
-        more = f" ({len(report.problems) - 1} more problems)" if len(report.problems) > 1 else ""
-        raise UserError(f"{args.dataset}: {report.problems[0]}{more}")
+        n, shown = len(report.problems), report.problems[:3]
+        more = f"; ... ({n - len(shown)} more)" if n > len(shown) else ""
+        raise UserError(f"{args.dataset}: {n} problem{'s' if n > 1 else ''}: {'; '.join(shown)}{more}")
     print(f"{args.dataset}: OK, {report.samples} samples verified")
     return 0
 
