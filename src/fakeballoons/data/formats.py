@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import socket
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,15 +205,31 @@ def json_bytes(obj, indent: int | None = None) -> bytes:
     return (json.dumps(obj, indent=indent) + "\n").encode()
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
+def _open(path: str | os.PathLike, load: bool = True) -> Image.Image:
+    """Open an image file (and decode it, with ``load``). Pillow's decompression-bomb limit (about
+    179 megapixels) is an error here, not a warning: a header claiming 30000x30000 is refused
+    before any memory is spent on it."""
     try:
-        img = Image.open(path)
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if load:
+                img.load()
     except FileNotFoundError:
         raise UserError(f"file not found: {path}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"refused image {path}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, MemoryError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
     return img
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file from its header, without decoding it (a cheap check of
+    training data before the first step); an unreadable file is a UserError naming it."""
+    img = _open(path, load=False)
+    with img:
+        return img.height, img.width
 
 
 def read_image(path) -> np.ndarray:

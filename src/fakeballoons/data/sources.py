@@ -136,10 +136,8 @@ def _folder(req: Request) -> Dataset:
 
     root = Path(req.arg)
     d = req.data
-    ds = SegmentationFolder(root / req.split, root / f"{req.split}annot", num_classes=d.classes,
-                            ignore_index=d.ignore_index, remap=dict(d.remap), transforms=req.transforms)
-    ds.check_labels()
-    return ds
+    return SegmentationFolder(root / req.split, root / f"{req.split}annot", num_classes=d.classes,
+                              ignore_index=d.ignore_index, remap=dict(d.remap), transforms=req.transforms)
 
 
 def _directory(req: Request) -> Dataset:
@@ -178,13 +176,18 @@ def split_source(source: str) -> tuple[str, str]:
 def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed: int,
               augment: Augment = Augment()) -> Data:
     """Train and val datasets of ``data``: training pairs resized to ``size`` and augmented, validation
-    pairs resized. Checks what can be checked cheaply before any training (paths, label values)."""
+    pairs resized. Checks what can be checked cheaply before any training: paths, file headers and
+    sizes, label values (each dataset's ``check()``), so bad data is one line naming the file
+    before the first step, not a traceback minutes in."""
     kind, arg = split_source(data.source)
     source = SOURCES[kind]
     datasets = {}
     for split, transforms in (("train", pair_transforms(size, augment)), ("val", pair_transforms(size))):
         request = Request(data, arg, split, size, num_train, num_val, seed, transforms)
         datasets[split] = source.open(request)
+        check = getattr(datasets[split], "check", None)
+        if check is not None:
+            check()
     train, val = datasets["train"], datasets["val"]
     if len(train) == 0 or len(val) == 0:
         raise UserError(f"DATA {data.source}: the train and val splits must both be non-empty "
