@@ -37,13 +37,16 @@ def _int_in(lo: int, hi: int):
     return parse
 
 
-def _float_in(lo: float, hi: float):
+def _float_in(lo: float, hi: float, *, exclusive: bool = False):
+    """A number in [lo, hi], or with ``exclusive`` in (lo, hi)."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not lo <= value <= hi:  # also refuses nan
+        if exclusive and not lo < value < hi:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi} (exclusive), got {value}")
+        if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
         return value
     return parse
@@ -287,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-prototypes", action="store_true",
                    help="with --kind prototypes: draw from the class priors instead of the means")
     p.add_argument("--hue", type=_float_in(0.0, 360.0), default=150.0, help="single object hue (degrees)")
-    p.add_argument("--elongation", type=_float_in(0.0, 1.0), default=0.5, help="single object elongation")
+    p.add_argument("--elongation", type=_float_in(0.0, 1.0, exclusive=True), default=0.5,
+                   help="single object elongation, between 0 and 1 (0.5: a sphere; at 0 or 1 it is flat)")
     p.add_argument("--noise-scale", type=_float_in(1e-6, 1e6), default=25.0, help="single object noise scale")
     _add_scene_options(p)
     p.add_argument("--device", choices=DEVICES, default="cpu")

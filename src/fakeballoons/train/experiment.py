@@ -220,16 +220,29 @@ def read_experiment(out: str | Path) -> ExperimentRun:
         raise UserError(f"{path} is not a fakeballoons experiment record ({exc})") from None
 
 
+def check_experiment(record: ExperimentRun) -> list[Job]:
+    """Everything that can be checked before any work, so a mistake costs seconds, not a pretraining:
+    the device, every run's configuration (built by :func:`plan`), and the downstream data (opened
+    and checked as its runs will open it). Returns the plan."""
+    if record.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
+    jobs = plan(record)
+    if record.downstream is not None:
+        ds = record.experiment.downstream
+        open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
+    return jobs
+
+
 def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, int] = (0, 1),
                    progress: bool = True, log=print) -> Path | None:
     """Run (or finish) this shard's runs of the experiment in ``out``; once every run is finished,
     write the report and return its path (else None: other shards, or a later call, finish it)."""
-    out, exp = Path(out), record.experiment
-    if record.downstream is not None:  # a missing or broken downstream dataset fails before any pretraining
-        ds = exp.downstream
-        open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
+    out = Path(out)
+    jobs = check_experiment(record)
     _open_experiment_dir(out, record)
-    jobs = plan(record)
     index, count = shard
     for j, job in enumerate(jobs):
         if j % count != index:
@@ -257,5 +270,5 @@ def _epochs(jobs: list[Job], name: str) -> int:
     return next(j.run.train.epochs for j in jobs if j.name == name)
 
 
-__all__ = ["Arm", "EXPERIMENT_KINDS", "ExperimentConfig", "ExperimentRun", "Job", "finished",
+__all__ = ["Arm", "EXPERIMENT_KINDS", "check_experiment", "ExperimentConfig", "ExperimentRun", "Job", "finished",
            "load_experiment_preset", "plan", "read_experiment", "run_experiment"]

@@ -232,8 +232,14 @@ def open_run_dir(out: Path, run: RunConfig, resume: bool) -> tuple[RunDir, bool]
     if not has_checkpoint:  # a fresh start: drop what an interrupted first epoch left
         for name in ("metrics", "best", "confusion", "transfer"):
             getattr(run_dir, name).unlink(missing_ok=True)
-    formats.write_atomic(run_dir.config, formats.json_bytes(run.to_dict(), indent=2))
+        write_run_config(run_dir, run)
     return run_dir, has_checkpoint
+
+
+def write_run_config(run_dir: RunDir, run: RunConfig) -> None:
+    """config.json; a resumed run writes it (with its new epoch count) only once its checkpoint
+    has been read and accepted, so a refused --resume leaves the directory as it was."""
+    formats.write_atomic(run_dir.config, formats.json_bytes(run.to_dict(), indent=2))
 
 
 def _on_main(dist: Dist, fn):
@@ -313,6 +319,8 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         if cfg.epochs < done:
             raise UserError(f"--resume: {out} has already trained {done} epochs; --epochs must be at least that")
         start = done + 1
+        if dist.main:
+            write_run_config(run_dir, run)
     if dist.main:
         formats.write_atomic(run_dir.metrics, "".join(formats.json_bytes(x).decode() + "\n" for x in lines))
     net = model if dist.world == 1 else nn.parallel.DistributedDataParallel(
