@@ -293,3 +293,75 @@ def test_an_infinite_learning_rate_in_a_preset_is_refused(tmp_path, cli):
     code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", "--preset", preset, "--quiet"])
     assert code == 2 and err.count("\n") == 1 and "--lr: must be a finite number" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_leaves_no_temporary_and_the_run_restarts(tmp_path, monkeypatch, cli):
+    """The disk fills while the first checkpoint is written: one line, exit 2, no temporary file
+    left; with space again, the same command starts the run afresh."""
+    import builtins
+    import errno
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            self.fh.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def filling_open(path, mode="r", *args, **kwargs):
+        fh = builtins.open(path, mode, *args, **kwargs)
+        return Full(fh) if ".pt." in str(path) and str(path).endswith(".tmp") else fh
+
+    monkeypatch.setattr(formats, "open", filling_open, raising=False)
+    run = tmp_path / "run"
+    argv = ["train", "--data", DATA, "--out", run, "--epochs", "1", *TINY]
+    code, _, err = cli(argv)
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".") or p.name in ("last.pt", "best.pt")]
+    monkeypatch.undo()
+    code, _, err = cli(argv)
+    assert code == 0, err
+    assert [x["epoch"] for x in lines(run)] == [1]
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, cli):
+    state = build_model("lraspp_mobilenet_v3_large", 4).state_dict()
+    name = next(k for k, v in state.items() if v.is_floating_point() and k.startswith("backbone."))
+    state[name].view(-1)[0] = float("nan")
+    torch.save({"model": state}, tmp_path / "nan.pt")
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", *TINY, "--epochs", "0",
+                        "--init", tmp_path / "nan.pt"])
+    assert code == 2 and err.count("\n") == 1 and f"non-finite values in {name}" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_non_finite_weights_stop_the_run(tmp_path, monkeypatch, cli):
+    """Weights can become NaN while the loss that made them was finite (a huge step): the run
+    stops before it evaluates or saves them."""
+    real_train_one = loop.train_one_epoch
+
+    def poisoning(model, *args, **kwargs):
+        result = real_train_one(model, *args, **kwargs)
+        if args[4] == 2:
+            with torch.no_grad():
+                next(model.parameters()).view(-1)[0] = float("inf")
+        return result
+
+    monkeypatch.setattr(loop, "train_one_epoch", poisoning)
+    run = tmp_path / "inf"
+    code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "3", *TINY])
+    assert code == 1 and err.count("\n") == 1 and "weights became non-finite at epoch 2" in err
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
+    assert [x["epoch"] for x in lines(run)] == [1]

@@ -143,6 +143,14 @@ def _finite(value: float, epoch: int, step: int) -> float:
     return value
 
 
+def _check_weights(model: nn.Module, epoch: int) -> None:
+    """Stop before evaluating or saving weights that are no longer finite (a finite loss can
+    still take a step to infinity)."""
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        raise TrainingDiverged(f"weights became non-finite at epoch {epoch}")
+
+
 @torch.no_grad()
 def evaluate(model, data: Data, cfg: TrainConfig, device: torch.device, dist: Dist,
              progress: bool = False) -> tuple[dict[str, dict[str, float]], dict[str, torch.Tensor]]:
@@ -344,6 +352,7 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         lr = optimizer.param_groups[0]["lr"]
         loss, seen = train_one_epoch(net, optimizer, scheduler, data, cfg, epoch, device, dist, progress)
         train_seconds = time.perf_counter() - t0
+        _check_weights(model, epoch)
         metrics, per_image = evaluate(net, data, cfg, device, dist, progress)
         log({"epoch": epoch, "train_loss": loss, "lr": lr, "metrics": metrics,
              "images_per_s": round(seen * dist.world / train_seconds, 2),
