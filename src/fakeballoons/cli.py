@@ -152,8 +152,10 @@ def cmd_preview(args) -> int:
     ds = FakeBalloonsFolder(args.dataset, split=args.split)
     if len(ds) == 0:
         raise UserError(f"{args.dataset}: split {args.split!r} is empty")
-    pairs = [ds[i] for i in range(min(args.count, len(ds)))]
-    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns, thumb=args.thumb))
+    count = min(args.count, len(ds))
+    pairs = (ds[i] for i in range(count))  # streamed: one full-size pair in memory at a time
+    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns, thumb=args.thumb,
+                                                 count=count))
     return 0
 
 
