@@ -365,3 +365,16 @@ def test_non_finite_weights_stop_the_run(tmp_path, monkeypatch, cli):
     assert code == 1 and err.count("\n") == 1 and "weights became non-finite at epoch 2" in err
     assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
     assert [x["epoch"] for x in lines(run)] == [1]
+
+
+@pytest.mark.parametrize("extra, warned", [([], True), (["--preset", "paper"], False), (["--preset", "quick"], False),
+                                           (["--device", "cuda"], False)])
+def test_the_gpu_recipe_on_a_cpu_is_pointed_to_the_quick_preset(tmp_path, monkeypatch, cli, extra, warned):
+    calls = []
+    monkeypatch.setattr(loop, "train", lambda run, out, **kw: calls.append(run))
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", *extra])
+    assert code == 0 and len(calls) == 1
+    assert calls[0].train == load_train_preset("quick" if "quick" in extra else "paper")
+    assert err == ("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe "
+                   "(FCN-ResNet50 at 520x520), minutes per batch on a CPU; for a CPU use --preset quick\n"
+                   if warned else "")

@@ -172,7 +172,10 @@ def cmd_train(args) -> int:
     from .train.loop import TrainingDiverged, train
     from .train.run import RunConfig, load_train_preset
 
-    cfg = load_train_preset(args.preset).with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
+    if args.preset is None and args.device == "cpu":
+        print("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe (FCN-ResNet50 "
+              "at 520x520), minutes per batch on a CPU; for a CPU use --preset quick", file=sys.stderr)
+    cfg = load_train_preset(args.preset or "paper").with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
     run = RunConfig(_data_config(args), cfg, init=args.init, transfer=args.transfer, device=args.device)
     try:
         train(run, args.out, resume=args.resume, progress=not args.quiet)
@@ -335,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Options override the preset.")
     _add_data_options(p, "training data")
     p.add_argument("--out", required=True, help="run directory (new, or with --resume an existing run)")
-    p.add_argument("--preset", default="paper", help="training preset: paper (default), quick, or a JSON file")
+    p.add_argument("--preset", help="training preset: paper (default: the report's GPU recipe), quick (sized for "
+                                    "a CPU), or a JSON file")
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--epochs", type=_int_in(0, 100_000), help="epochs (0: evaluate only)")
     p.add_argument("--batch-size", type=_int_in(1, 100_000))
