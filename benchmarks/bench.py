@@ -201,6 +201,8 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
     from fakeballoons.train.loop import compute_loss, forward
     from fakeballoons.train.models import build_model
 
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)

@@ -59,7 +59,7 @@ def _bad_config(tmp_path, data):
                                              "hue_std": -2}]}), "'classes[0].hue_std': must be >= 0"),
     (lambda t: ["--scene", t / "missing.json"], "scene configuration not found"),
     (lambda t: ["--label-out", t / "nodir" / "l.png"], "does not exist"),
-    (lambda t: ["--elongation", 2], "--elongation: must be from 0.0 to 1.0"),
+    (lambda t: ["--elongation", 2], "--elongation: must be between 0.0 and 1.0 (exclusive)"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path, cli, make_args, message):
     code, out, err = cli(["render", tmp_path / "out.png", *make_args(tmp_path)])

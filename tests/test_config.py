@@ -76,6 +76,10 @@ def test_frozen():
     ({"antialias": {"ignore_edges": "yes"}}, "'antialias.ignore_edges'"),
     ({"classes": []}, "'classes'"),
     ([], "'config'"),
+    ({"camera": {"eye": [float("nan"), 0, 2]}}, "'camera.eye[0]': must be a finite number"),
+    ({"light": {"position": [0, float("inf"), 0]}}, "'light.position[1]': must be a finite number"),
+    ({"classes": [{"name": "a", "hue": 1, "elongation": 0.5, "noise_scale": 2, "hue_std": 1e308 * 10}]},
+     "'classes[0].hue_std': must be a finite number"),
 ])
 def test_validation_names_the_field(data, field):
     with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")) as err:

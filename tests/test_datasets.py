@@ -139,3 +139,78 @@ def test_errors(tmp_path, png_dir):
     (tmp_path / "x.label.png").write_bytes(b"junk")
     with pytest.raises(UserError, match="cannot read image .*x.label.png"):
         FakeBalloonsFolder(tmp_path, "all")[0]
+
+
+# --- bad training data is one line before the first step (issue 11) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    from fakeballoons.data.generate import generate
+    from fakeballoons.data.recipe import Recipe
+
+    out = tmp_path_factory.mktemp("data") / "ds"
+    generate(out, Recipe(SceneConfig(height=24, width=32), num=40, seed=1, val_fraction=0.25), progress=False)
+    return out
+
+
+def _damage_image(root):
+    (root / "images" / "000003.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+
+
+def _damage_label_size(root):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((24, 31), np.uint8), mode="L").save(root / "labels" / "000005.png")
+
+
+def _unfinish(root):
+    (root / "parts" / "000001.jsonl").unlink()
+
+
+def _giant_header(root):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    (root / "images" / "000007.png").write_bytes(png)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_damage_image, "cannot read image .*images/000003.png"),
+    (_damage_label_size, r"labels/000005.png: size \(24, 31\) differs from the expected \(24, 32\)"),
+    (_unfinish, "is an unfinished dataset \\(1 of 2 chunks incomplete\\); rerun the generate command"),
+    (_giant_header, "refused image .*images/000007.png"),
+])
+def test_bad_training_data_is_found_before_the_first_step(small_dataset, tmp_path, cli, damage, message):
+    import re
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(small_dataset, root)
+    damage(root)
+    code, _, err = cli(["train", "--data", root, "--out", tmp_path / "run", "--preset", "quick", "--quiet"])
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and re.search(message, err), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_error_in_a_loader_worker_is_one_line():
+    import torch
+
+    from fakeballoons.data.loader import batches
+    from fakeballoons.errors import UserError
+
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            raise UserError(f"cannot read image /data/{i}.png: broken data stream")
+
+    with pytest.raises(UserError) as err:
+        next(batches(Broken(), 2, train=False, seed=0, epoch=0, device=torch.device("cpu"), workers=1))
+    assert str(err.value) == "cannot read image /data/0.png: broken data stream"

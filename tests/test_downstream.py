@@ -168,12 +168,28 @@ def _folder(tmp_path, values):
 
 def test_segmentation_folder(tmp_path):
     _folder(tmp_path, [1, 2, 0])
-    Image.fromarray(np.zeros((6, 8, 3), np.uint8)).save(tmp_path / "train" / "unpaired.png")
     ds = SegmentationFolder(tmp_path / "train", tmp_path / "trainannot", num_classes=3)
     assert len(ds) == 3
     image, label = ds[1]
     assert image.shape == (3, 6, 8) and label[1, 2] == 2 and label[5, 7] == 255 and label[0, 0] == 0
-    ds.check_labels()
+    ds.check()
+
+
+@pytest.mark.parametrize("stray, named", [("train/unpaired.png", "train/unpaired.png has no mask"),
+                                          ("trainannot/f9.png", "trainannot/f9.png has no image")])
+def test_segmentation_folder_refuses_unpaired_files(tmp_path, stray, named):
+    _folder(tmp_path, [1, 2, 0])
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(tmp_path / stray)
+    with pytest.raises(UserError, match=f"1 unpaired file: .*{named}"):
+        SegmentationFolder(tmp_path / "train", tmp_path / "trainannot", num_classes=3)
+
+
+def test_segmentation_folder_check_finds_a_mask_of_another_size(tmp_path):
+    _folder(tmp_path, [1, 2, 0])
+    Image.fromarray(np.zeros((5, 8), np.uint8)).save(tmp_path / "trainannot" / "f2.png")
+    ds = SegmentationFolder(tmp_path / "train", tmp_path / "trainannot", num_classes=3)
+    with pytest.raises(UserError, match=r"f2.png: mask size \(5, 8\) differs from its image's \(6, 8\)"):
+        ds.check()
 
 
 def test_segmentation_folder_bad_label_names_the_file(tmp_path):

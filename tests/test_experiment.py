@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fakeballoons.errors import UserError
 from fakeballoons.train import experiment
 
 TOY = {"model": "lraspp_mobilenet_v3_large", "epochs": 1, "batch_size": 4, "optimizer": "adamw", "lr": 0.002,
@@ -256,3 +257,24 @@ def test_pretraining_is_reused_across_downstream_datasets(tmp_path, cli, monkeyp
     assert log[0] == "pretrain-perlin-nuisance" and not (tmp_path / "ec" / "pretrain-perlin-nuisance").is_symlink()
     code, _, err = cli([*third[:-1], tmp_path / "b"])
     assert code == 2 and "not an experiment directory" in err
+
+
+def test_a_mismatch_names_the_differing_field(tmp_path):
+    from fakeballoons.train.experiment import ExperimentConfig, ExperimentRun, _open_experiment_dir
+
+    _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=1)))
+    with pytest.raises(UserError, match="experiment.seeds is 1 there, 3 here"):
+        _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=3)))
+
+
+def test_nothing_is_written_before_the_whole_experiment_is_checked(tmp_path, cli):
+    """A downstream dataset that would fail in its first step stops the experiment before any
+    pretraining, and before its directory exists (so the corrected rerun is not refused)."""
+    for split in ("train", "val"):
+        for folder, shape in ((split, (8, 8, 3)), (f"{split}annot", (8, 8) if split == "train" else (8, 9))):
+            (tmp_path / "down" / folder).mkdir(parents=True)
+            Image.fromarray(np.zeros(shape, np.uint8)).save(tmp_path / "down" / folder / "a.png")
+    code, _, err = cli(["experiment", "--out", tmp_path / "exp", "--data", f"folder:{tmp_path / 'down'}",
+                        "--classes", 2, "--quiet"])
+    assert code == 2 and err.count("\n") == 1 and "valannot/a.png: mask size (8, 9)" in err
+    assert not (tmp_path / "exp").exists()

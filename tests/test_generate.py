@@ -15,9 +15,10 @@ import pytest
 
 from fakeballoons import SceneConfig, render, sample_scene
 from fakeballoons.data import formats
-from fakeballoons.data.generate import generate, parse_shard
+from fakeballoons.data.generate import generate, parse_shard, prepare
 from fakeballoons.data.recipe import CHUNK_SIZE, Recipe
 from fakeballoons.data.verify import verify
+from fakeballoons.errors import UserError
 
 CONFIG = SceneConfig(height=32, width=48)
 NUM = 70  # three chunks: 32 + 32 + 6
@@ -223,3 +224,157 @@ def test_verify_finds_undecodable_png_with_matching_hash(reference, tmp_path):
 
 def test_chunk_size_is_what_the_tests_assume():
     assert CHUNK_SIZE == 32
+
+
+# --- concurrent runs and power loss (issue 11) ----------------------------------------------------
+
+# A process that runs the fakeballoons command once per line of argv (JSON) on its stdin and answers
+# each with a line {"code", "err"}: two of them, fed at once, start two runs within microseconds.
+CONTENDER = """
+import contextlib, io, json, sys, traceback
+from fakeballoons.cli import main
+for line in sys.stdin:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main(json.loads(line))
+        except SystemExit as exc:
+            code = exc.code
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    print(json.dumps({"code": code, "err": err.getvalue()}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_runs_into_one_new_directory(tmp_path):
+    """Two real processes race into one new directory, 30 times: with different recipes exactly one
+    wins and the other is refused (exit 2, one line); with the same recipe both succeed. Either way
+    the dataset verifies and holds the winner's recipe."""
+    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    base = ["generate", "--num", "3", "--size", "8", "--workers", "1", "--quiet"]
+    try:
+        for trial in range(30):
+            same = trial % 3 == 2
+            out = tmp_path / f"t{trial}"
+            seeds = (7, 7) if same else (7, 8)
+            for proc, seed in zip(procs, seeds):
+                proc.stdin.write(json.dumps(base + ["--seed", str(seed), str(out)]) + "\n")
+                proc.stdin.flush()
+            results = [json.loads(proc.stdout.readline()) for proc in procs]
+            assert not any("Traceback" in r["err"] for r in results), (trial, results)
+            codes = [r["code"] for r in results]
+            if same:
+                assert codes == [0, 0], (trial, results)
+            else:
+                assert sorted(codes) == [0, 2], (trial, results)
+                winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+                assert results[loser]["err"].count("\n") == 1 and "different recipe" in results[loser]["err"]
+                assert json.loads((out / "dataset.json").read_text())["seed"] == seeds[winner]
+            assert verify(out).ok, (trial, verify(out).problems)
+    finally:
+        for proc in procs:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+
+
+def test_the_loser_of_a_race_for_dataset_json_is_refused(tmp_path, monkeypatch):
+    """Deterministic form of the race: another run creates dataset.json between this run's check
+    for it and its own creation of it."""
+    out = tmp_path / "ds"
+    mine, theirs = Recipe(CONFIG, num=4, seed=1), Recipe(CONFIG, num=4, seed=2)
+    real_mkdir = Path.mkdir
+
+    def mkdir_then_race(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)
+        if self == out and not (out / "dataset.json").exists():
+            monkeypatch.setattr(Path, "mkdir", real_mkdir)
+            prepare(out, theirs)  # the other run gets there first
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_race)
+    with pytest.raises(UserError, match="different recipe"):
+        prepare(out, mine)
+    assert Recipe.from_manifest(json.loads((out / "dataset.json").read_text())) == theirs
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_temporaries_of_a_live_run_survive_another_runs_finish(reference, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    live = formats.temp_name(out / "images" / "000001.png")  # this process: alive
+    live.write_bytes(b"being written")
+    generate(out, Recipe(CONFIG, num=NUM, seed=5), progress=False)
+    assert live.exists()
+
+
+def test_resume_rerenders_what_a_power_loss_left(reference, tmp_path):
+    """A power loss can leave files empty or cut short, in a chunk without its record as in one with
+    it. The rerun keeps only files its chunk records vouch for, and gives the clean bytes."""
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    (out / "parts" / "000001.jsonl").unlink()
+    (out / "images" / "000040.png").write_bytes(b"")  # unrecorded chunk: empty file
+    path = out / "labels" / "000041.png"
+    path.write_bytes(path.read_bytes()[:30])  # unrecorded chunk: cut short
+    (out / "instances" / "000003.png").write_bytes(b"")  # recorded chunk: empty file
+    (out / "scenes.jsonl").unlink()
+    summary = generate(out, Recipe(CONFIG, num=NUM, seed=5), workers=1, progress=False)
+    assert summary.chunks_skipped == 1 and summary.finalized
+    assert tree(out) == tree(reference)
+
+
+def test_sample_files_are_durable_before_their_chunk_is_recorded(tmp_path, monkeypatch):
+    synced, recorded_after = set(), []
+    real_fsync, real_write = os.fsync, formats.write_atomic
+
+    def fsync(fd):
+        synced.add(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    def write_atomic(path, data, **kwargs):
+        if Path(path).parent.name == "parts":
+            recorded_after.append((set(synced), kwargs.get("durable")))
+        return real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(formats, "write_atomic", write_atomic)
+    out = tmp_path / "ds"
+    generate(out, Recipe(CONFIG, num=3, seed=1), workers=1, progress=False)
+    (before, durable), = recorded_after
+    files = {str(p) for p in out.rglob("*.png")}
+    assert len(files) == 9 and files <= before and str(out / "images") in before and durable
+
+
+def _edit_record(out: Path, index: int, edit) -> None:
+    lines = (out / "scenes.jsonl").read_text().splitlines()
+    record = json.loads(lines[index])
+    edit(record)
+    lines[index] = json.dumps(record, separators=(",", ":"))
+    (out / "scenes.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_verify_never_follows_a_path_out_of_the_dataset(reference, tmp_path, cli):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not yours")
+    _edit_record(out, 4, lambda r: r["files"].update(image="../secret.png"))
+    _edit_record(out, 5, lambda r: r["files"].update(label="/etc/passwd"))
+    code, _, err = cli(["verify", out])
+    one_line_error(code, err)
+    assert "2 problems" in err and "image file is '../secret.png', expected 'images/000004.png'" in err
+    assert "'/etc/passwd'" in err and "delete" not in err
+
+
+def test_verify_reports_a_count_and_the_first_problems(reference, tmp_path, cli):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    for i in range(5):
+        (out / "images" / f"{i:06d}.png").unlink()
+    _edit_record(out, 9, lambda r: r.pop("files"))
+    code, _, err = cli(["verify", out])
+    one_line_error(code, err)
+    assert "7 problems: 1 of 3 chunks are incomplete" in err and "images/000001.png is missing" in err
+    assert "images/000002.png" not in err and "(4 more)" in err

@@ -274,3 +274,137 @@ def test_export_backbone_loads_into_torchvision_by_name(trained, tmp_path, cli):
     assert code == 2 and not (tmp_path / "b2.pt").exists() and not (tmp_path / "b2.json").exists()
     code, _, err = cli(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "b3.pt")])
     assert code == 2 and "does not exist" in err
+
+
+# --- faults and hostile input (issue 11) ----------------------------------------------------------
+
+
+class _RunsCode:
+    """Pickles as a call of os.system: what a crafted checkpoint would run on an unsafe load."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_checkpoint_runs_no_code(tmp_path, cli):
+    marker, evil = tmp_path / "ran", tmp_path / "evil.pt"
+    torch.save({"model": _RunsCode(marker)}, evil)
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", *TINY, "--init", evil])
+    assert code == 2 and err.count("\n") == 1 and "refused to load it" in err
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_restarts(tmp_path):
+    run = RunConfig(DataConfig(DATA), TrainConfig(epochs=1))
+    out = tmp_path / "run"
+    loop.open_run_dir(out, run, resume=False)
+    (out / "metrics.jsonl").write_text("")  # what an interrupted first epoch leaves
+    for resume in (False, True):  # the same command, or --resume: both start it again
+        run_dir, resuming = loop.open_run_dir(out, run, resume=resume)
+        assert not resuming and not run_dir.metrics.exists()
+
+
+def test_refuses_a_directory_of_the_users_files(tmp_path, cli):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "best.pt").write_bytes(b"my model")
+    (out / "metrics.jsonl").write_text("my notes\n")
+    code, _, err = cli(["train", "--data", DATA, "--out", out, *TINY])
+    assert code == 2 and "not empty and holds no run" in err
+    assert (out / "best.pt").read_bytes() == b"my model" and sorted(os.listdir(out)) == ["best.pt", "metrics.jsonl"]
+
+
+def test_an_infinite_learning_rate_in_a_preset_is_refused(tmp_path, cli):
+    preset = tmp_path / "p.json"
+    preset.write_text('{"base": "quick", "lr": Infinity}')
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", "--preset", preset, "--quiet"])
+    assert code == 2 and err.count("\n") == 1 and "--lr: must be a finite number" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_leaves_no_temporary_and_the_run_restarts(tmp_path, monkeypatch, cli):
+    """The disk fills while the first checkpoint is written: one line, exit 2, no temporary file
+    left; with space again, the same command starts the run afresh."""
+    import builtins
+    import errno
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            self.fh.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def filling_open(path, mode="r", *args, **kwargs):
+        fh = builtins.open(path, mode, *args, **kwargs)
+        return Full(fh) if ".pt." in str(path) and str(path).endswith(".tmp") else fh
+
+    monkeypatch.setattr(formats, "open", filling_open, raising=False)
+    run = tmp_path / "run"
+    argv = ["train", "--data", DATA, "--out", run, "--epochs", "1", *TINY]
+    code, _, err = cli(argv)
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".") or p.name in ("last.pt", "best.pt")]
+    monkeypatch.undo()
+    code, _, err = cli(argv)
+    assert code == 0, err
+    assert [x["epoch"] for x in lines(run)] == [1]
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, cli):
+    state = build_model("lraspp_mobilenet_v3_large", 4).state_dict()
+    name = next(k for k, v in state.items() if v.is_floating_point() and k.startswith("backbone."))
+    state[name].view(-1)[0] = float("nan")
+    torch.save({"model": state}, tmp_path / "nan.pt")
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", *TINY, "--epochs", "0",
+                        "--init", tmp_path / "nan.pt"])
+    assert code == 2 and err.count("\n") == 1 and f"non-finite values in {name}" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_non_finite_weights_stop_the_run(tmp_path, monkeypatch, cli):
+    """Weights can become NaN while the loss that made them was finite (a huge step): the run
+    stops before it evaluates or saves them."""
+    real_train_one = loop.train_one_epoch
+
+    def poisoning(model, *args, **kwargs):
+        result = real_train_one(model, *args, **kwargs)
+        if args[4] == 2:
+            with torch.no_grad():
+                next(model.parameters()).view(-1)[0] = float("inf")
+        return result
+
+    monkeypatch.setattr(loop, "train_one_epoch", poisoning)
+    run = tmp_path / "inf"
+    code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "3", *TINY])
+    assert code == 1 and err.count("\n") == 1 and "weights became non-finite at epoch 2" in err
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
+    assert [x["epoch"] for x in lines(run)] == [1]
+
+
+@pytest.mark.parametrize("extra, warned", [([], True), (["--preset", "paper"], False), (["--preset", "quick"], False),
+                                           (["--device", "cuda"], False)])
+def test_the_gpu_recipe_on_a_cpu_is_pointed_to_the_quick_preset(tmp_path, monkeypatch, cli, extra, warned):
+    calls = []
+    monkeypatch.setattr(loop, "train", lambda run, out, **kw: calls.append(run))
+    code, _, err = cli(["train", "--data", DATA, "--out", tmp_path / "run", *extra])
+    assert code == 0 and len(calls) == 1
+    assert calls[0].train == load_train_preset("quick" if "quick" in extra else "paper")
+    assert err == ("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe "
+                   "(FCN-ResNet50 at 520x520), minutes per batch on a CPU; for a CPU use --preset quick\n"
+                   if warned else "")

@@ -48,13 +48,16 @@ def _scale_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _float_in(lo: float, hi: float):
+def _float_in(lo: float, hi: float, *, exclusive: bool = False):
+    """A number in [lo, hi], or with ``exclusive`` in (lo, hi)."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not lo <= value <= hi:  # also refuses nan
+        if exclusive and not lo < value < hi:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi} (exclusive), got {value}")
+        if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
         return value
     return parse
@@ -144,8 +147,9 @@ def cmd_verify(args) -> int:
 
     report = verify(args.dataset, decode=not args.no_decode)
     if not report.ok:
-        more = f" ({len(report.problems) - 1} more problems)" if len(report.problems) > 1 else ""
-        raise UserError(f"{args.dataset}: {report.problems[0]}{more}")
+        n, shown = len(report.problems), report.problems[:3]
+        more = f"; ... ({n - len(shown)} more)" if n > len(shown) else ""
+        raise UserError(f"{args.dataset}: {n} problem{'s' if n > 1 else ''}: {'; '.join(shown)}{more}")
     print(f"{args.dataset}: OK, {report.samples} samples verified")
     return 0
 
@@ -159,8 +163,10 @@ def cmd_preview(args) -> int:
     ds = FakeBalloonsFolder(args.dataset, split=args.split)
     if len(ds) == 0:
         raise UserError(f"{args.dataset}: split {args.split!r} is empty")
-    pairs = [ds[i] for i in range(min(args.count, len(ds)))]
-    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns, thumb=args.thumb))
+    count = min(args.count, len(ds))
+    pairs = (ds[i] for i in range(count))  # streamed: one full-size pair in memory at a time
+    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns, thumb=args.thumb,
+                                                 count=count))
     return 0
 
 
@@ -177,7 +183,10 @@ def cmd_train(args) -> int:
     from .train.loop import TrainingDiverged, train
     from .train.run import RunConfig, load_train_preset
 
-    cfg = load_train_preset(args.preset).with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
+    if args.preset is None and args.device == "cpu":
+        print("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe (FCN-ResNet50 "
+              "at 520x520), minutes per batch on a CPU; for a CPU use --preset quick", file=sys.stderr)
+    cfg = load_train_preset(args.preset or "paper").with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
     run = RunConfig(_data_config(args), cfg, init=args.init, transfer=args.transfer, device=args.device)
     try:
         train(run, args.out, resume=args.resume, progress=not args.quiet)
@@ -305,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-prototypes", action="store_true",
                    help="with --kind prototypes: draw from the class priors instead of the means")
     p.add_argument("--hue", type=_float_in(0.0, 360.0), default=150.0, help="single object hue (degrees)")
-    p.add_argument("--elongation", type=_float_in(0.0, 1.0), default=0.5, help="single object elongation")
+    p.add_argument("--elongation", type=_float_in(0.0, 1.0, exclusive=True), default=0.5,
+                   help="single object elongation, between 0 and 1 (0.5: a sphere; at 0 or 1 it is flat)")
     p.add_argument("--noise-scale", type=_float_in(1e-6, 1e6), default=25.0, help="single object noise scale")
     _add_scene_options(p)
     p.add_argument("--device", choices=DEVICES, default="cpu")
@@ -347,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Options override the preset.")
     _add_data_options(p, "training data")
     p.add_argument("--out", required=True, help="run directory (new, or with --resume an existing run)")
-    p.add_argument("--preset", default="paper", help="training preset: paper (default), quick, or a JSON file")
+    p.add_argument("--preset", help="training preset: paper (default: the report's GPU recipe), quick (sized for "
+                                    "a CPU), or a JSON file")
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--epochs", type=_int_in(0, 100_000), help="epochs (0: evaluate only)")
     p.add_argument("--batch-size", type=_int_in(1, 100_000))

@@ -147,6 +147,7 @@ class FakeBalloonsFolder(Dataset):
             self.items = [(f["image"], f["label"]) for f in files]
             self.original = False
             self.config = recipe.config
+            self.layout = layout
         else:
             labels = sorted(self.root.glob("*.label.png"))
             if not labels:
@@ -165,6 +166,24 @@ class FakeBalloonsFolder(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def check(self) -> None:
+        """Before training: a generated dataset is complete, and every file's header is readable
+        and has the size the dataset says (an image's label map, the configured size)."""
+        if not self.original:
+            from .generate import chunk_done
+
+            recipe = self.layout.recipe
+            missing = [c for c in range(recipe.num_chunks) if not chunk_done(self.layout, c)]
+            if missing:
+                raise UserError(f"{self.root} is an unfinished dataset ({len(missing)} of {recipe.num_chunks} "
+                                "chunks incomplete); rerun the generate command that made it")
+        for image_path, label_path in self.items:
+            image = formats.image_size(image_path)
+            want = image if self.original else (self.config.height, self.config.width)
+            for path, got in ((image_path, image), (label_path, formats.image_size(label_path))):
+                if got != want:
+                    raise UserError(f"{path}: size {got} differs from the expected {want}")
 
     def __getitem__(self, i: int):
         image_path, label_path = self.items[i]

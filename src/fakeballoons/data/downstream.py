@@ -124,6 +124,11 @@ class CocoVOC(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def check(self) -> None:
+        """Before training: every sampled image is there with a readable header."""
+        for image_id in self.ids:
+            formats.image_size(self._image_path(image_id))
+
     def __getitem__(self, i: int):
         image_id = self.ids[i]
         image = formats.read_image(self._image_path(image_id))
@@ -150,6 +155,12 @@ class PascalVOC(Dataset):
 
     def __len__(self) -> int:
         return len(self.voc)
+
+    def check(self) -> None:
+        """Before training: every listed image and mask is there."""
+        for path in (*self.voc.images, *self.voc.targets):
+            if not Path(path).is_file():
+                raise UserError(f"Pascal VOC file not found: {path}")
 
     def __getitem__(self, i: int):
         image, target = self.voc[i]
@@ -204,6 +215,15 @@ class SegmentationFolder(Dataset):
         self.items = [(p, masks_by_stem[p.stem]) for p in images_list if p.stem in masks_by_stem]
         if not self.items:
             raise UserError(f"no image in {self.images_dir} has a mask of the same name in {self.masks_dir}")
+        # a file without its partner is a mistake in the data, not something to skip quietly
+        paired = {p.stem for p, _ in self.items}
+        unpaired = sorted([p for p in images_list if p.stem not in paired] +
+                          [p for s, p in masks_by_stem.items() if s not in paired])
+        if unpaired:
+            first = unpaired[0]
+            other = self.masks_dir if first.parent == self.images_dir else self.images_dir
+            raise UserError(f"{len(unpaired)} unpaired file{'s' if len(unpaired) > 1 else ''}: {first} has no "
+                            f"{'mask' if other == self.masks_dir else 'image'} of the same name in {other}")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.lut = np.arange(256, dtype=np.uint8)
@@ -226,6 +246,15 @@ class SegmentationFolder(Dataset):
     def check_labels(self) -> None:
         for _, mask in self.items:
             self._label(mask)
+
+    def check(self) -> None:
+        """Before training: every image's header is readable and its size is its mask's; every
+        mask holds only classes and the ignore value."""
+        for image, mask in self.items:
+            if formats.image_size(image) != formats.image_size(mask):
+                raise UserError(f"{mask}: mask size {formats.image_size(mask)} differs from its image's "
+                                f"{formats.image_size(image)}")
+        self.check_labels()
 
     def __len__(self) -> int:
         return len(self.items)

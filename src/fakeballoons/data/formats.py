@@ -23,12 +23,14 @@ write, go through Pillow.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import secrets
 import socket
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,15 +205,31 @@ def json_bytes(obj, indent: int | None = None) -> bytes:
     return (json.dumps(obj, indent=indent) + "\n").encode()
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
+def _open(path: str | os.PathLike, load: bool = True) -> Image.Image:
+    """Open an image file (and decode it, with ``load``). Pillow's decompression-bomb limit (about
+    179 megapixels) is an error here, not a warning: a header claiming 30000x30000 is refused
+    before any memory is spent on it."""
     try:
-        img = Image.open(path)
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if load:
+                img.load()
     except FileNotFoundError:
         raise UserError(f"file not found: {path}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserError(f"refused image {path}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, MemoryError) as exc:
         raise UserError(f"cannot read image {path}: {exc}") from None
     return img
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file from its header, without decoding it (a cheap check of
+    training data before the first step); an unreadable file is a UserError naming it."""
+    img = _open(path, load=False)
+    with img:
+        return img.height, img.width
 
 
 def read_image(path) -> np.ndarray:
@@ -308,6 +326,60 @@ def write_files_atomic(files: Iterable[tuple[str | os.PathLike, bytes | str]], *
 def write_atomic(path: str | os.PathLike, data: bytes | str, *, durable: bool = False) -> None:
     """Write one file atomically (see :func:`write_files_atomic`)."""
     write_files_atomic([(path, data)], durable=durable)
+
+
+def create_exclusive(path: str | os.PathLike, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; return whether this call created it.
+
+    Checking and creating are one atomic step, so of several processes racing to create the same
+    file exactly one wins, and every reader sees either no file or the whole of it: the bytes go to
+    a temporary file (fsynced) that is hard-linked to ``path``, which fails if ``path`` exists.
+    On a file system without hard links, ``open(path, "x")`` is just as exclusive.
+    """
+    path = check_writable(path)
+    tmp = temp_name(path)
+    try:
+        try:
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            try:
+                with open(path, "xb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except FileExistsError:
+                return False
+        _fsync_dir(path.parent)
+        return True
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sync_paths(paths: Iterable[str | os.PathLike]) -> None:
+    """fsync files already written, then their directories: after this a power loss keeps them."""
+    paths = [Path(p) for p in paths]
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for directory in {p.parent for p in paths}:
+            _fsync_dir(directory)
+    except OSError as exc:
+        raise UserError(f"cannot write {exc.filename}: {exc.strerror or exc}") from None
 
 
 def write_stream_atomic(path: str | os.PathLike, pieces: Iterable[bytes]) -> None:

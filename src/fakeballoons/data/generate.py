@@ -73,50 +73,61 @@ def resolve_workers(workers: str | int, environ=os.environ) -> int:
 
 
 def prepare(out: str | Path, recipe: Recipe) -> Layout:
-    """Check OUT, write dataset.json first (or check the one there), create the directories."""
+    """Check OUT, create dataset.json (or check the one there), create the directories.
+
+    dataset.json is created in one atomic step (:func:`formats.create_exclusive`): of two runs
+    racing into one new directory exactly one writes its recipe, and the other then compares its
+    own against it like any resumed run, so a different recipe is refused and the same one joins in.
+    """
     root = Path(out)
     layout = Layout(root, recipe)
-    manifest = recipe.to_manifest()
     if root.exists() and not root.is_dir():
         raise UserError(f"cannot generate into {root}: it is a file, not a directory")
-    if layout.manifest.exists():
+    # Listed before dataset.json is looked for: a run racing into the same directory creates
+    # dataset.json before anything else but its temporary files, so entries listed here without a
+    # dataset.json afterwards are not a dataset's.
+    try:
+        foreign = [p for p in root.iterdir() if formats.temp_owner(p) is None] if root.is_dir() else []
+    except OSError as exc:
+        raise UserError(f"cannot read {root}: {exc.strerror or exc}") from None
+    if foreign and not layout.manifest.exists():
+        raise UserError(f"{root} is not empty and holds no dataset.json; choose a new or empty directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write to {root}: {exc.strerror or exc}") from None
+    if not formats.create_exclusive(layout.manifest, formats.json_bytes(recipe.to_manifest(), indent=2)):
         existing = Recipe.from_manifest(formats.read_json(layout.manifest, "dataset manifest"),
                                         str(layout.manifest))
         diff = recipe.difference(existing)
         if diff:
             raise UserError(f"{root} holds a dataset made with a different recipe ({diff}); "
                             "use a new directory, or the same options to resume it")
-    elif root.exists() and any(root.iterdir()):
-        raise UserError(f"{root} is not empty and holds no dataset.json; choose a new or empty directory")
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        for d in layout.directories():
+            d.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot write to {root}: {exc.strerror or exc}") from None
-    if not layout.manifest.exists():
-        formats.write_atomic(layout.manifest, formats.json_bytes(manifest, indent=2))
-    for d in layout.directories():
-        d.mkdir(parents=True, exist_ok=True)
     return layout
 
 
 # ----------------------------------------------------------------------------- samples
 
 
-def produce_sample(layout: Layout, index: int) -> dict:
-    """Render and write sample ``index`` unless its files exist; return its record.
+def produce_sample(layout: Layout, index: int, recorded: dict | None = None) -> dict:
+    """Render and write sample ``index``; return its record.
 
     The record holds the split, the sampled scene, the files with their SHA-256 and (png format)
-    the COCO annotations of every visible object.
+    the COCO annotations of every visible object. Files already there are kept only if
+    ``recorded`` (the sample's record in its chunk's record file) vouches for them by hash: files
+    of a chunk that was never recorded may be what a crash or power loss left (empty, or cut short).
     """
     recipe = layout.recipe
     config = recipe.config
     scene = sample_scene(config, recipe.seed, index)
     paths = layout.sample_files(index)
-    if all(p.exists() for p in paths.values()):
-        data = {kind: p.read_bytes() for kind, p in paths.items()}
+    data = _kept_files(paths, recorded)
+    if data is not None:
         instance = formats.read_instance(paths["instance"]) if "instance" in paths else None
     else:
         sample = render(scene, config)
@@ -133,16 +144,46 @@ def produce_sample(layout: Layout, index: int) -> dict:
     return record
 
 
+def _kept_files(paths: dict[str, Path], recorded: dict | None) -> dict[str, bytes] | None:
+    """The bytes of a sample's files if all are there and match ``recorded``'s hashes, else None."""
+    if not recorded or not isinstance(recorded.get("sha256"), dict):
+        return None
+    try:
+        data = {kind: p.read_bytes() for kind, p in paths.items()}
+    except OSError:
+        return None
+    if any(formats.sha256(data[kind]) != recorded["sha256"].get(kind) for kind in paths):
+        return None
+    return data
+
+
 def chunk_done(layout: Layout, chunk: int) -> bool:
-    if not layout.part(chunk).exists():
+    """Whether the chunk's record file and all its samples' files are there (and none is empty)."""
+    samples = [p for i in layout.recipe.chunk_range(chunk) for p in layout.sample_files(i).values()]
+    paths = [layout.part(chunk), *samples]
+    try:
+        return all(p.stat().st_size > 0 for p in paths)
+    except FileNotFoundError:
         return False
-    return all(p.exists() for i in layout.recipe.chunk_range(chunk) for p in layout.sample_files(i).values())
+
+
+def _recorded(layout: Layout, chunk: int) -> dict[int, dict]:
+    """The chunk's records by index, from its record file if there is a readable one."""
+    try:
+        return {r["index"]: r for r in formats.read_jsonl(layout.part(chunk), "chunk record")
+                if isinstance(r.get("index"), int)}
+    except UserError:
+        return {}
 
 
 def run_chunk(layout: Layout, chunk: int) -> int:
-    """Produce every sample of a chunk, then write its record file. Returns the sample count."""
-    lines = [formats.json_bytes(produce_sample(layout, i)) + b"\n" for i in layout.recipe.chunk_range(chunk)]
-    formats.write_atomic(layout.part(chunk), b"".join(lines))
+    """Produce every sample of a chunk, make its files durable, then write its record file (also
+    durably). Returns the sample count."""
+    recorded = _recorded(layout, chunk)
+    indices = layout.recipe.chunk_range(chunk)
+    lines = [formats.json_bytes(produce_sample(layout, i, recorded.get(i))) + b"\n" for i in indices]
+    formats.sync_paths(p for i in indices for p in layout.sample_files(i).values())
+    formats.write_atomic(layout.part(chunk), b"".join(lines), durable=True)
     return len(lines)
 
 
@@ -212,17 +253,19 @@ def _records(layout: Layout) -> Iterator[dict]:
 def _remove_stale_temps(layout: Layout) -> None:
     """Delete temporary files that killed runs left behind.
 
-    Called when every chunk is done. Sample and chunk-record directories have no writer left then.
-    Temporaries of finalize itself (root, split lists, annotations) may belong to another shard
-    finalizing at the same moment, so only those of dead processes on this host are removed.
+    Called when every chunk is done. A live process on this host may still be writing any of them
+    (another run of the same recipe, or another shard finalizing at the same moment), so its
+    temporaries stay. In sample and chunk-record directories, temporaries of other hosts and
+    unrecognised ones go too (their chunks are done); elsewhere only those of dead processes here.
     """
     samples = {p.parent for p in layout.sample_files(0).values()} | {layout.part(0).parent}
     for d in {layout.root, *layout.directories()}:
         for tmp in d.glob(".*.tmp"):
-            if d not in samples:
-                owner = formats.temp_owner(tmp)
-                if owner is None or owner[0] != formats.HOST or _alive(owner[1]):
-                    continue
+            owner = formats.temp_owner(tmp)
+            if owner is not None and owner[0] == formats.HOST and _alive(owner[1]):
+                continue
+            if d not in samples and (owner is None or owner[0] != formats.HOST):
+                continue
             tmp.unlink(missing_ok=True)
 
 

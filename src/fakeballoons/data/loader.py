@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from ..errors import UserError
 from .transforms import Augment
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # images uint8 (B,3,H,W), labels int64 (B,H,W), indices (B,)
@@ -75,9 +76,12 @@ def batches(ds: Dataset, batch_size: int, *, train: bool, seed: int, epoch: int,
         sampler = order
     loader = DataLoader(_Indexed(ds, seed, epoch), batch_size=batch_size, sampler=sampler, num_workers=workers,
                         drop_last=train and n >= batch_size, pin_memory=device.type == "cuda")
-    for images, labels, idx in loader:
-        yield (images.to(device, non_blocking=True), labels.to(device, non_blocking=True),
-               idx.to(device, non_blocking=True))
+    try:
+        for images, labels, idx in loader:
+            yield (images.to(device, non_blocking=True), labels.to(device, non_blocking=True),
+                   idx.to(device, non_blocking=True))
+    except UserError as exc:  # from a worker, torch wraps it in its traceback: keep the one line
+        raise UserError(str(exc).strip().splitlines()[-1].split("UserError: ", 1)[-1]) from None
 
 
 def _rendered_on_device(ds, mine: list[int], batch_size: int, train: bool, seed: int, epoch: int,

@@ -136,10 +136,9 @@ def _folder(req: Request) -> Dataset:
 
     root = Path(req.arg)
     d = req.data
-    ds = SegmentationFolder(root / req.split, root / f"{req.split}annot", num_classes=d.classes,
-                            ignore_index=d.ignore_index, remap=dict(d.remap), class_names=_class_names(root, d.classes))
-    ds.check_labels()
-    return ds
+    return SegmentationFolder(root / req.split, root / f"{req.split}annot", num_classes=d.classes,
+                              ignore_index=d.ignore_index, remap=dict(d.remap),
+                              class_names=_class_names(root, d.classes))
 
 
 def _class_names(root: Path, classes: int) -> list[str] | None:
@@ -196,7 +195,9 @@ def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed
     """Train and val datasets of ``data``: training pairs brought to ``size`` as ``resize`` says
     (see :mod:`.transforms`) and augmented, validation pairs brought to ``size`` (``square``) or
     with images rescaled to short side ``size`` and masks as they are (``short-side``). Checks
-    what can be checked cheaply before any training (paths, label values)."""
+    what can be checked cheaply before any training: paths, file headers and sizes, label values
+    (each dataset's ``check()``), so bad data is one line naming the file before the first step,
+    not a traceback minutes in."""
     kind, arg = split_source(data.source)
     source = SOURCES[kind]
     datasets = {}
@@ -206,6 +207,9 @@ def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed
         # set once the dataset is open: crops are padded with the dataset's own ignore index
         ds.transforms = pair_transforms(size, augment, resize=resize, train=split == "train",
                                         ignore_index=int(ds.ignore_index))
+        check = getattr(ds, "check", None)
+        if check is not None:
+            check()
         datasets[split] = ds
     train, val = datasets["train"], datasets["val"]
     if len(train) == 0 or len(val) == 0:

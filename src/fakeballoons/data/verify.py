@@ -57,19 +57,7 @@ def verify(root: str | Path, decode: bool = True) -> Report:
             return report
         if record.get("split") != recipe.split_of(expected):
             problem(f"scenes.jsonl index {expected}: split {record.get('split')!r} does not match the manifest")
-        for kind, rel in record["files"].items():
-            path = root / rel
-            where = f"{rel}"
-            if not path.exists():
-                problem(f"{where} is missing; rerun the generate command to restore it")
-                continue
-            data = path.read_bytes()
-            if formats.sha256(data) != record["sha256"][kind]:
-                problem(f"{where} does not match the manifest (SHA-256 differs): corrupt or modified; "
-                        "delete it and rerun the generate command to restore it")
-                continue
-            if decode:
-                _check_decodes(path, kind, config, valid_labels, problem)
+        _check_files(layout, expected, record, decode, valid_labels, problem)
         expected += 1
         report.samples += 1
     if expected != recipe.num:
@@ -77,20 +65,53 @@ def verify(root: str | Path, decode: bool = True) -> Report:
     for split in ("train", "val"):
         path = layout.split_list(split)
         want = [layout.name(i) for i in recipe.split_range(split)]
-        if not path.exists() or path.read_text().split() != want:
+        try:
+            listed = path.read_text(encoding="utf-8").split()
+        except (OSError, ValueError):
+            listed = None
+        if listed != want:
             problem(f"{layout.relative(path)} is missing or does not list the {split} split")
     if recipe.format == "png":
         for split in ("train", "val"):
             path = layout.coco(split)
             try:
-                coco = json.loads(path.read_text())
+                coco = json.loads(path.read_bytes())
                 ids = [im["id"] for im in coco["images"]]
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
                 problem(f"{layout.relative(path)} is missing or unreadable ({exc})")
                 continue
             if ids != list(recipe.split_range(split)):
                 problem(f"{layout.relative(path)} does not list the {split} images")
     return report
+
+
+def _check_files(layout: Layout, index: int, record: dict, decode: bool, valid_labels: set[int], problem) -> None:
+    """Check the files of one sample against its record. Only the files the layout puts there are
+    opened: a path in the record is compared with the layout's, never followed (a manifest is
+    untrusted and could name ``../../etc/passwd``)."""
+    files, hashes = record.get("files"), record.get("sha256")
+    if not isinstance(files, dict) or not isinstance(hashes, dict):
+        problem(f"scenes.jsonl index {index}: no 'files' and 'sha256' objects")
+        return
+    for kind, path in layout.sample_files(index).items():
+        rel = layout.relative(path)
+        if files.get(kind) != rel:
+            problem(f"scenes.jsonl index {index}: {kind} file is {files.get(kind)!r}, expected {rel!r}")
+            continue
+        if not path.is_file():
+            problem(f"{rel} is missing; rerun the generate command to restore it")
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            problem(f"cannot read {rel}: {exc.strerror or exc}")
+            continue
+        if formats.sha256(data) != hashes.get(kind):
+            problem(f"{rel} does not match the manifest (SHA-256 differs): corrupt or modified; "
+                    "delete it and rerun the generate command to restore it")
+            continue
+        if decode:
+            _check_decodes(path, kind, layout.recipe.config, valid_labels, problem)
 
 
 def _check_decodes(path: Path, kind: str, config, valid_labels: set[int], problem) -> None:

@@ -149,5 +149,8 @@ def kernel_noise(points, noise: str, device: str = "cpu") -> np.ndarray:
 
 
 def set_threads(n: int) -> None:
-    """Number of CPU threads the kernels use (numba's thread pool)."""
+    """Number of CPU threads the kernels use (numba's thread pool): 1 up to the cores numba found."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= limit:
+        raise UserError(f"--threads must be from 1 to {limit} (the cores numba uses here), got {n}")
     numba.set_num_threads(n)

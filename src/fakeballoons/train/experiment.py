@@ -220,6 +220,22 @@ def read_experiment(out: str | Path) -> ExperimentRun:
         raise UserError(f"{path} is not a fakeballoons experiment record ({exc})") from None
 
 
+def check_experiment(record: ExperimentRun) -> list[Job]:
+    """Everything that can be checked before any work, so a mistake costs seconds, not a pretraining:
+    the device, every run's configuration (built by :func:`plan`), and the downstream data (opened
+    and checked as its runs will open it). Returns the plan."""
+    if record.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
+    jobs = plan(record)
+    if record.downstream is not None:
+        ds = record.experiment.downstream
+        open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
+    return jobs
+
+
 def reuse_pretraining(out: Path, jobs: list[Job], source: Path, log=print) -> None:
     """Link ``out/pretrain-ARM`` to ``source/pretrain-ARM`` for every pretraining run that ``source``
     (another experiment directory) has finished with exactly this run's configuration: pretraining
@@ -246,14 +262,11 @@ def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, 
     """Run (or finish) this shard's runs of the experiment in ``out``; once every run is finished,
     write the report and return its path (else None: other shards, or a later call, finish it).
     ``reuse``: another experiment directory whose finished, identical pretraining runs are used."""
-    out, exp = Path(out), record.experiment
-    if record.downstream is not None:  # a missing or broken downstream dataset fails before any pretraining
-        ds = exp.downstream
-        open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
+    out = Path(out)
+    jobs = check_experiment(record)
     if reuse is not None and not (Path(reuse) / "experiment.json").is_file():
         raise UserError(f"--reuse-pretraining {reuse}: not an experiment directory (no experiment.json)")
     _open_experiment_dir(out, record)
-    jobs = plan(record)
     if reuse is not None:
         reuse_pretraining(out, jobs, Path(reuse), log)
     index, count = shard
@@ -283,5 +296,5 @@ def _epochs(jobs: list[Job], name: str) -> int:
     return next(j.run.train.epochs for j in jobs if j.name == name)
 
 
-__all__ = ["Arm", "EXPERIMENT_KINDS", "ExperimentConfig", "ExperimentRun", "Job", "finished",
+__all__ = ["Arm", "EXPERIMENT_KINDS", "check_experiment", "ExperimentConfig", "ExperimentRun", "Job", "finished",
            "load_experiment_preset", "plan", "read_experiment", "run_experiment"]

@@ -142,6 +142,14 @@ def _finite(value: float, epoch: int, step: int) -> float:
     return value
 
 
+def _check_weights(model: nn.Module, epoch: int) -> None:
+    """Stop before evaluating or saving weights that are no longer finite (a finite loss can
+    still take a step to infinity)."""
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        raise TrainingDiverged(f"weights became non-finite at epoch {epoch}")
+
+
 @torch.no_grad()
 def evaluate(model, data: Data, cfg: TrainConfig, device: torch.device, dist: Dist,
              progress: bool = False) -> tuple[dict[str, dict[str, float]], dict[str, torch.Tensor]]:
@@ -248,8 +256,14 @@ def open_run_dir(out: Path, run: RunConfig, resume: bool) -> tuple[RunDir, bool]
     if not has_checkpoint:  # a fresh start: drop what an interrupted first epoch left
         for name in ("metrics", "best", "confusion", "transfer"):
             getattr(run_dir, name).unlink(missing_ok=True)
-    formats.write_atomic(run_dir.config, formats.json_bytes(run.to_dict(), indent=2))
+        write_run_config(run_dir, run)
     return run_dir, has_checkpoint
+
+
+def write_run_config(run_dir: RunDir, run: RunConfig) -> None:
+    """config.json; a resumed run writes it (with its new epoch count) only once its checkpoint
+    has been read and accepted, so a refused --resume leaves the directory as it was."""
+    formats.write_atomic(run_dir.config, formats.json_bytes(run.to_dict(), indent=2))
 
 
 def _on_main(dist: Dist, fn):
@@ -329,6 +343,8 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         if cfg.epochs < done:
             raise UserError(f"--resume: {out} has already trained {done} epochs; --epochs must be at least that")
         start = done + 1
+        if dist.main:
+            write_run_config(run_dir, run)
     if dist.main:
         formats.write_atomic(run_dir.metrics, "".join(formats.json_bytes(x).decode() + "\n" for x in lines))
     net = model if dist.world == 1 else nn.parallel.DistributedDataParallel(
@@ -352,6 +368,7 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         lr = optimizer.param_groups[0]["lr"]
         loss, seen = train_one_epoch(net, optimizer, scheduler, data, cfg, epoch, device, dist, progress)
         train_seconds = time.perf_counter() - t0
+        _check_weights(model, epoch)
         metrics, per_image = evaluate(net, data, cfg, device, dist, progress)
         log({"epoch": epoch, "train_loss": loss, "lr": lr, "metrics": metrics,
              "images_per_s": round(seen * dist.world / train_seconds, 2),

@@ -27,6 +27,9 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path} holds no model weights (expected a fakeballoons checkpoint or a state dict)")
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise UserError(f"{path} holds non-finite values in {bad}; refused to initialise from it")
     return state
 
 
