@@ -297,7 +297,8 @@ CASES = {
     "export: a checkpoint of plain numbers": lambda t: ["export", _saved(t / "x.pt", {"a": 1}), "--out", t / "b.pt"],
     "export: a checkpoint with a corrupt config": lambda t: [
         "export", _saved(t / "x.pt", {"model": {}, "config": {"train": {"lr": "fast"}}}), "--out", t / "b.pt"],
-    "export: would overwrite a file": lambda t: ["export", run_dir(t, checkpoint=True), "--out", write(t / "b.pt", "x")],
+    "export: would overwrite a file": lambda t: ["export", run_dir(t, checkpoint=True), "--out",
+                                                 write(t / "b.pt", "x")],
     "export: no --out": lambda t: ["export", t],
     # view (the server itself is another module's; these are the command's own options)
     "view: port 0": lambda t: ["view", "--port", 0],

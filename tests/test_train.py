@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fakeballoons.cli import main
-from fakeballoons.data import formats
+from fakeballoons.data import files, formats
 from fakeballoons.data.sources import DataConfig
 from fakeballoons.errors import ConfigError
 from fakeballoons.train import loop
@@ -353,7 +353,7 @@ def test_a_full_disk_is_one_line_leaves_no_temporary_and_the_run_restarts(tmp_pa
         fh = builtins.open(path, mode, *args, **kwargs)
         return Full(fh) if ".pt." in str(path) and str(path).endswith(".tmp") else fh
 
-    monkeypatch.setattr(formats, "open", filling_open, raising=False)
+    monkeypatch.setattr(files, "open", filling_open, raising=False)  # the atomic writers live in data.files
     run = tmp_path / "run"
     argv = ["train", "--data", DATA, "--out", run, "--epochs", "1", *TINY]
     code, _, err = cli(argv)

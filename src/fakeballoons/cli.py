@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from .config import NOISE_FUNCTIONS, SceneConfig
+from .commands import (  # noqa: F401 - load_scene and _data_config are part of the module's interface
+    _TRAIN_FLAGS,
+    _data_config,
+    cmd_bench,
+    cmd_experiment,
+    cmd_export,
+    cmd_generate,
+    cmd_preview,
+    cmd_render,
+    cmd_report,
+    cmd_train,
+    cmd_verify,
+    cmd_view,
+    load_scene,
+)
+from .config import NOISE_FUNCTIONS
 from .errors import ConfigError, UserError
 from .render import DEVICES
 from .scene import SCENE_KINDS
@@ -63,29 +77,6 @@ def _float_in(lo: float, hi: float, *, exclusive: bool = False):
     return parse
 
 
-def load_scene(name: str | None) -> SceneConfig:
-    """A scene configuration: a preset name, a JSON file (keys it omits take defaults), or the defaults."""
-    if name is None:
-        return SceneConfig()
-    from .codec import load_preset
-
-    return load_preset(SceneConfig, name, "scene configuration")
-
-
-def _scene_from_args(args) -> SceneConfig:
-    config = load_scene(args.scene)
-    changes = {}
-    if args.size is not None:
-        changes.update(height=args.size, width=args.size)
-    if args.height is not None:
-        changes["height"] = args.height
-    if args.width is not None:
-        changes["width"] = args.width
-    if args.noise is not None:
-        changes["noise"] = args.noise
-    return config.replace(**changes) if changes else config
-
-
 def _add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scene", metavar="NAME|FILE", help="scene configuration: a preset name or a JSON file "
                                                         "(keys it omits take the defaults: the report's scenes)")
@@ -93,187 +84,6 @@ def _add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--height", type=_int_in(1, 8192), help="image height, overrides --size")
     p.add_argument("--width", type=_int_in(1, 8192), help="image width, overrides --size")
     p.add_argument("--noise", choices=NOISE_FUNCTIONS, help="noise function (sc: sparse convolution)")
-
-
-def cmd_render(args) -> int:
-    from .data import formats
-    from .render import render, set_threads
-    from .scene import prototype_scene, sample_scene, single_object_scene
-
-    config = _scene_from_args(args)
-    outputs = [args.out] + [p for p in (args.label_out, args.instance_out, args.scene_out) if p]
-    if len({str(Path(p).resolve()) for p in outputs}) != len(outputs):
-        raise UserError("output paths must differ from each other")
-    for path in outputs:
-        formats.check_writable(path)
-    if args.kind == "random":
-        scene = sample_scene(config, args.seed, args.index)
-    elif args.kind == "prototypes":
-        scene = prototype_scene(config, random=args.random_prototypes, seed=args.seed, index=args.index)
-    else:
-        scene = single_object_scene(args.hue, args.elongation, args.noise_scale)
-    if args.threads:
-        set_threads(args.threads)
-    sample = render(scene, config, device=args.device)
-    encoded = formats.encode_sample(sample, config)
-    files = [(args.out, encoded["image"])]
-    if args.label_out:
-        files.append((args.label_out, encoded["label"]))
-    if args.instance_out:
-        files.append((args.instance_out, encoded["instance"]))
-    if args.scene_out:
-        files.append((args.scene_out, formats.json_bytes(scene.to_dict(), indent=2)))
-    formats.write_files_atomic(files)
-    return 0
-
-
-def cmd_generate(args) -> int:
-    from .data.generate import generate, parse_shard, resolve_workers
-    from .data.recipe import Recipe
-
-    recipe = Recipe(_scene_from_args(args), num=args.num, seed=args.seed, val_fraction=args.val_fraction,
-                    format=args.format)
-    summary = generate(args.out, recipe, workers=resolve_workers(args.workers), shard=parse_shard(args.shard),
-                       progress=not args.quiet)
-    if not args.quiet:
-        state = "complete" if summary.finalized else "shard complete; the dataset is assembled when all shards are"
-        print(f"{args.out}: {summary.samples_written} pairs written this run, "
-              f"{summary.chunks_skipped}/{summary.chunks_total} chunks already done; {state}", file=sys.stderr)
-    return 0
-
-
-def cmd_verify(args) -> int:
-    from .data.verify import verify
-
-    report = verify(args.dataset, decode=not args.no_decode)
-    if not report.ok:
-        n, shown = len(report.problems), report.problems[:3]
-        more = f"; ... ({n - len(shown)} more)" if n > len(shown) else ""
-        raise UserError(f"{args.dataset}: {n} problem{'s' if n > 1 else ''}: {'; '.join(shown)}{more}")
-    print(f"{args.dataset}: OK, {report.samples} samples verified")
-    return 0
-
-
-def cmd_preview(args) -> int:
-    from .data import formats
-    from .data.datasets import FakeBalloonsFolder
-    from .data.preview import preview_sheet
-
-    formats.check_writable(args.out)
-    ds = FakeBalloonsFolder(args.dataset, split=args.split)
-    if len(ds) == 0:
-        raise UserError(f"{args.dataset}: split {args.split!r} is empty")
-    count = min(args.count, len(ds))
-    pairs = (ds[i] for i in range(count))  # streamed: one full-size pair in memory at a time
-    formats.write_atomic(args.out, preview_sheet(pairs, ds.config, columns=args.columns, thumb=args.thumb,
-                                                 count=count))
-    return 0
-
-
-def _data_config(args):
-    from .data.downstream import parse_remap
-    from .data.sources import DataConfig
-
-    scene = load_scene(args.scene) if args.scene else None
-    return DataConfig(args.data, scene=scene, classes=args.classes, ignore_index=args.ignore_index,
-                      remap=tuple(parse_remap(args.remap).items()))
-
-
-def cmd_train(args) -> int:
-    from .train.loop import TrainingDiverged, train
-    from .train.run import RunConfig, load_train_preset
-
-    if args.preset is None and args.device == "cpu":
-        print("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe (FCN-ResNet50 "
-              "at 520x520), minutes per batch on a CPU; for a CPU use --preset quick", file=sys.stderr)
-    cfg = load_train_preset(args.preset or "paper").with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
-    run = RunConfig(_data_config(args), cfg, init=args.init, transfer=args.transfer, device=args.device)
-    try:
-        train(run, args.out, resume=args.resume, progress=not args.quiet)
-    except TrainingDiverged as exc:
-        print(f"fakeballoons train: stopped: {exc}; the last good checkpoint (if any) is {args.out}/last.pt",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_experiment(args) -> int:
-    import dataclasses
-
-    from .data.generate import parse_shard
-    from .train.experiment import ExperimentRun, load_experiment_preset, run_experiment
-    from .train.loop import TrainingDiverged
-
-    exp = load_experiment_preset(args.preset)
-    overrides = {"seeds": args.seeds, "transfer": args.transfer}
-    exp = dataclasses.replace(exp, **{k: v for k, v in overrides.items() if v is not None})
-    record = ExperimentRun(exp, _data_config(args) if args.data else None, device=args.device)
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
-    try:
-        path = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log,
-                              reuse=args.reuse_pretraining)
-    except TrainingDiverged as exc:
-        print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
-        return 1
-    print(f"wrote {path}" if path else f"{args.out}: this shard's runs are done; the report is written when "
-                                       f"all are (or by 'fakeballoons report {args.out}')")
-    return 0
-
-
-def cmd_view(args) -> int:
-    from .viewer.app import serve
-
-    serve(args.host, args.port, args.open)  # binds the port first: a busy port is one line, exit 2
-    return 0
-
-
-def cmd_report(args) -> int:
-    if len(args.runs) == 1 and (Path(args.runs[0]) / "experiment.json").exists():
-        from .train.experiment import read_experiment
-        from .train.experiment_report import write_experiment_report
-
-        if args.out and Path(args.out).resolve() != Path(args.runs[0]).resolve():
-            raise UserError("an experiment's report is written into its own directory; leave out --out")
-        path = write_experiment_report(args.runs[0], read_experiment(args.runs[0]))
-        print(f"wrote {path}")
-        return 0
-    from .train.report import write_report
-
-    if not args.out:
-        raise UserError("--out DIR is needed for a report of run directories")
-    path = write_report(args.runs, args.out)
-    print(f"wrote {path} and {path.parent / 'curves.png'}")
-    return 0
-
-
-def cmd_export(args) -> int:
-    from .train.export import export_backbone
-
-    record = export_backbone(args.run, args.out)
-    print(f"wrote {args.out} ({record['tensors']} tensors of torchvision's {record['torchvision_model']}) and "
-          f"{Path(args.out).with_suffix('.json')}; load it with:\n  {record['load']}")
-    return 0
-
-
-def cmd_bench(args) -> int:
-    """Hand over to the throughput scripts in ``benchmarks/`` of the source checkout (which parse
-    their own options, ``--help`` included)."""
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench.py"
-    if not script.is_file():
-        raise UserError("fakeballoons bench runs benchmarks/bench.py of a source checkout, which this "
-                        "installation lacks; install from a clone of the repository (pip install -e .)")
-    spec = importlib.util.spec_from_file_location("fakeballoons_benchmarks", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(args.bench_args)
-
-
-#: Flags of ``train`` that set a TrainConfig field of the same name.
-_TRAIN_FLAGS = ("model", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "bn_momentum",
-                "schedule", "size", "amp", "aux_loss", "hflip", "workers", "seed", "num_train", "num_val",
-                "bootstrap", "resize", "scale", "jitter", "hue", "grayscale", "warmup_epochs")
 
 
 def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
