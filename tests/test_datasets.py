@@ -39,7 +39,7 @@ def test_on_the_fly_equals_on_disk(png_dir, split):
         assert torch.equal(a, b) and torch.equal(la, lb) and torch.equal(b, c) and torch.equal(lb, lc)
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.slow)])
 def test_batches_equal_items(device):
     ds = FakeBalloons(SceneConfig(height=16, width=24), num=7, split="all", val_fraction=0.0)
     seen = []

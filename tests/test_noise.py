@@ -121,8 +121,8 @@ def test_cpu_kernel_equals_reference(noise, ref):
     np.testing.assert_allclose(kernel_noise(POINTS, noise), ref(POINTS), rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("noise, ref", [("perlin", perlin),
-                                        pytest.param("sc", sparse_convolution, marks=pytest.mark.slow)])
+@pytest.mark.slow  # numba's CUDA simulator: seconds per kernel
+@pytest.mark.parametrize("noise, ref", [("perlin", perlin), ("sc", sparse_convolution)])
 def test_cuda_kernel_equals_reference(noise, ref):
     np.testing.assert_allclose(kernel_noise(POINTS, noise, device="cuda"), ref(POINTS), rtol=0, atol=1e-4)
 

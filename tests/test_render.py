@@ -162,7 +162,8 @@ def test_batch_equals_single_renders(small_config):
     assert render_batch([], small_config).image.shape == (0, 48, 64, 3)
 
 
-@pytest.mark.parametrize("noise", ["perlin", pytest.param("sc", marks=pytest.mark.slow)])
+@pytest.mark.slow  # numba's CUDA simulator: seconds per kernel
+@pytest.mark.parametrize("noise", ["perlin", "sc"])
 def test_cuda_kernel_equals_cpu(noise):
     from fakeballoons.render.cuda import to_host
 

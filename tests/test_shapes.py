@@ -564,6 +564,7 @@ def test_cuda_build_matches_cpu():
     np.testing.assert_allclose(n_gpu[got], n_cpu[got], atol=1e-9)
 
 
+@pytest.mark.slow
 def test_cuda_kernel_compiles_to_ptx_with_nvvm():
     """numba-cuda's real compiler (NVVM, no simulator) accepts hit and normal for an H100 (sm_90).
     Needs no GPU; runs in a subprocess because this process may run the simulator."""

@@ -23,6 +23,8 @@ import pytest
 
 from fakeballoons.viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
 
+pytestmark = pytest.mark.slow  # a headless browser per test: about 40 s in all (make test runs it)
+
 CHROMIUM = shutil.which("chromium")
 
 if CHROMIUM is None:

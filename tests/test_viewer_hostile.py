@@ -95,6 +95,7 @@ def test_extreme_but_allowed_numbers_render_or_are_refused(client, field, value)
         assert resp.status_code in (200, 400), resp.text[:300]
 
 
+@pytest.mark.slow
 def test_memory_is_bounded(client):
     app_cache = client.app.state.cache
     with open("/proc/self/statm") as fh:
@@ -157,6 +158,7 @@ def test_real_server_refuses_bad_hosts_and_huge_requests():
             assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer[:200]
 
 
+@pytest.mark.slow
 def test_view_on_a_busy_port_is_one_line_and_exit_2():
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
@@ -176,6 +178,7 @@ def test_no_file_is_read_for_a_client(client, tmp_path):
         assert resp.status_code == 400 and "'base' is not accepted" in resp.json()["detail"]
 
 
+@pytest.mark.slow
 def test_bench_view_at_a_size_the_page_lacks_is_one_line_and_exit_2():
     """It waited 30 s for a size option that does not exist, then printed a traceback."""
     exe = os.path.join(os.path.dirname(sys.executable), "fakeballoons")
