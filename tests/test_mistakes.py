@@ -314,6 +314,18 @@ CASES = {
     "no command": lambda t: [],
     "unknown command": lambda t: ["paint"],
 }
+if Path("/sys/kernel").is_dir():  # sysfs refuses new files even to root, unlike a chmod-ed directory
+    CASES.update({
+        "generate: out on a read-only file system": lambda t: ["generate", "/sys/fakeballoons/ds", "--num", 1,
+                                                               *SMALL],
+        "train: out on a read-only file system": lambda t: ["train", "--data", DATA, "--out", "/sys/fakeballoons/run",
+                                                            *TINY],
+        "render: out on a read-only file system": lambda t: ["render", "/sys/fakeballoons.png", "--size", 16],
+        "experiment: out on a read-only file system": lambda t: ["experiment", "--out", "/sys/fakeballoons-exp",
+                                                                 "--preset", "report-ablations", "--quiet"],
+        "export: out on a read-only file system": lambda t: ["export", run_dir(t, checkpoint=True), "--out",
+                                                             "/sys/fakeballoons.pt"],
+    })
 if not torch.cuda.is_available():
     CASES.update({
         "train: --device cuda without a GPU": lambda t: train_argv(t / "run", "--device", "cuda"),
