@@ -330,7 +330,40 @@ def pretrain(a) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
+def table(root: Path) -> str:
+    """Markdown tables of every finished run under ROOT/pre and ROOT/ft (read from their summary.json)."""
+    rows = ["| pretraining run | scenes | augmentation | synthetic val mIoU [95%] | wall (render + train) | command |",
+            "|---|---|---|---|---|---|"]
+    for d in sorted((root / "pre").glob("*/summary.json")):
+        s = json.loads(d.read_text())
+        a, iou = s["args"], s["val_macro_iou"]
+        cmd = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in a.items()
+                       if k in ("scene", "noise", "scenes", "batch", "lr", "pre_aug") and v is not None)
+        rows.append(f"| {d.parent.name} | {s['scenes']} | {a['pre_aug']} | {100 * iou['value']:.1f} "
+                    f"[{100 * iou['low']:.1f}, {100 * iou['high']:.1f}] | {s['render_s'] + s['train_s']:.0f} s "
+                    f"({s['render_s']:.0f} + {s['train_s']:.0f}) | `pretrain {cmd}` |")
+    rows += ["", "| fine-tuning run | data | init | LR | other | seed | final mIoU [95% images] | command |",
+             "|---|---|---|---|---|---|---|---|"]
+    keys = ("backbone_lr_mult", "warmup_epochs", "epochs", "probe")
+    defaults = {"backbone_lr_mult": 1.0, "warmup_epochs": 0.0, "epochs": 30, "probe": False}
+    for d in sorted((root / "ft").glob("*/summary.json")):
+        s = json.loads(d.read_text())
+        a, iou = s["args"], s["final_macro_iou"]
+        init = Path(a["init"]).parent.name if a.get("init") else "scratch"
+        other = ", ".join(f"{k}={a[k]}" for k in keys if a.get(k, defaults[k]) != defaults[k]) or "-"
+        flags = " ".join(f"--{k.replace('_', '-')}" + ("" if a[k] is True else f" {a[k]}") for k in keys
+                         if a.get(k, defaults[k]) != defaults[k])
+        cmd = (f"finetune --data {a['data']} --lr {a['lr']} --seed {a['seed']} {flags}"
+               + (f" --init pre/{init}/model.pt" if a.get("init") else "")).replace("  ", " ").strip()
+        rows.append(f"| {d.parent.name} | {a['data']} | {init} | {a['lr']} | {other} | {a['seed']} | "
+                    f"{100 * iou['value']:.1f} [{100 * iou['low']:.1f}, {100 * iou['high']:.1f}] | `{cmd}` |")
+    return "\n".join(rows)
+
+
 def main(argv=None):
+    if argv is None and sys.argv[1:2] == ["table"]:  # python explore_transfer.py table ROOT
+        print(table(Path(sys.argv[2] if len(sys.argv) > 2 else ".")))
+        return
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("finetune")
