@@ -59,6 +59,18 @@ def log_line(path: Path, obj: dict) -> None:
         fh.write(json.dumps(obj) + "\n")
 
 
+def start_run(a) -> Path | None:
+    """The run directory a.out, emptied of an unfinished run's log, with args.json; None if finished."""
+    out = Path(a.out)
+    if (out / "summary.json").exists():
+        print(f"{out} finished already", file=sys.stderr)
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "log.jsonl").unlink(missing_ok=True)
+    (out / "args.json").write_text(json.dumps(vars(a), indent=2) + "\n")
+    return out
+
+
 def schedule(total: int, warmup: int, power: float = 0.9):
     """Linear warm-up over `warmup` steps, then poly decay to 0 at `total`."""
     def f(step: int) -> float:
@@ -130,14 +142,9 @@ def reset_bn(model: nn.Module) -> int:
 
 
 def finetune(a) -> None:
-    out = Path(a.out)
-    if (out / "summary.json").exists():
-        print(f"{out} finished already", file=sys.stderr)
+    out = start_run(a)
+    if out is None:
         return
-    out.mkdir(parents=True, exist_ok=True)
-    for f in ("log.jsonl",):
-        (out / f).unlink(missing_ok=True)
-    (out / "args.json").write_text(json.dumps(vars(a), indent=2) + "\n")
     root, k = DATA[a.data]
     root = Path(a.data_root) / root
     t_load = time.perf_counter()
@@ -272,13 +279,9 @@ def evaluate_synth(model, val: FakeBalloons, n_classes: int, batch: int = 32):
 
 
 def pretrain(a) -> None:
-    out = Path(a.out)
-    if (out / "summary.json").exists():
-        print(f"{out} finished already", file=sys.stderr)
+    out = start_run(a)
+    if out is None:
         return
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "log.jsonl").unlink(missing_ok=True)
-    (out / "args.json").write_text(json.dumps(vars(a), indent=2) + "\n")
     if a.scene:
         from fakeballoons.cli import load_scene
         config = load_scene(a.scene).replace(height=a.render_size, width=a.render_size, noise=a.noise)

@@ -1,4 +1,4 @@
-"""Scene configuration: frozen dataclasses whose defaults are the report's scenes (SPEC.md section 1).
+"""Scene configuration: frozen dataclasses whose defaults are the 2022 report's scenes.
 
 A configuration is data. ``SceneConfig.to_json()`` / ``SceneConfig.from_json()``
 round-trip it exactly; ``from_dict`` rejects unknown keys and wrong types and

@@ -1,4 +1,4 @@
-"""Reference definitions of the two noise functions (SPEC.md section 2).
+"""Reference definitions of the two noise functions (as the 2022 report defines them).
 
 These NumPy functions are the contract: simple, float64, with exact integer
 arithmetic for the lattice hash and the random generator. The rendering

@@ -28,7 +28,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 class CocoVOC(Dataset):
-    """COCO 2017 reduced to the 20 Pascal VOC classes (SPEC.md section 5).
+    """COCO 2017 reduced to the 20 Pascal VOC classes (the report's downstream task).
 
     Instances of the 20 categories are rasterised with pycocotools (polygons, RLE and crowd
     regions alike) and painted with their class 1..20; pixels covered by two or more instances

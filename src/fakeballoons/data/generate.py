@@ -1,6 +1,6 @@
 """Generate a dataset directory: parallel, deterministic, resumable, shardable.
 
-``generate(out, recipe, workers=..., shard=(i, n))`` writes the layout of SPEC.md section 3.
+``generate(out, recipe, workers=..., shard=(i, n))`` writes the layout of the README's "Dataset layout".
 Work is cut into chunks of consecutive indices (:mod:`.recipe`); shard i of n takes the chunks
 c with c % n == i, and worker processes take chunks from a queue. Every file is written under a
 temporary name and renamed, and a chunk's record file is written only after all its samples, so

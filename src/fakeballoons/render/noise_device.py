@@ -18,7 +18,7 @@ _SC_AMPLITUDE = 0.8 * _S ** (-1.0 / 3.0)
 
 
 def _perlin_tables():
-    """pi(x mod 289) for x in [0, 578), and the gradient (SPEC section 2) of each hash pi(x)."""
+    """pi(x mod 289) for x in [0, 578), and the gradient of each hash pi(x) (as in noise.py)."""
     x = np.arange(578, dtype=np.int64) % 289
     perm = (34 * x * x + x) % 289
     k = perm % 12

@@ -30,7 +30,7 @@ from ..config import SceneConfig
 from ..data import formats
 from ..data.sources import DataConfig, open_data
 from ..errors import ConfigError, UserError
-from .loop import train
+from .loop import RunDir, read_run_config, train
 from .run import RunConfig, TrainConfig
 from .transfer import TRANSFER_MODES
 
@@ -247,8 +247,6 @@ def reuse_pretraining(out: Path, jobs: list[Job], source: Path, log=print) -> No
         if not finished(there, job.run.train.epochs):
             log(f"{job.name}: not finished in {source}; trained here")
             continue
-        from .loop import RunDir, read_run_config
-
         why = job.run.difference(read_run_config(RunDir(there)))
         if why:
             log(f"{job.name}: {source}'s differs ({why}); trained here")

@@ -16,6 +16,7 @@ checkpoint, and the run that made it (data with its scene configuration, trainin
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import torch
@@ -86,26 +87,21 @@ def export_backbone(source: str | Path, out: str | Path) -> dict:
     if result.unexpected_keys or any(not k.startswith(head) for k in result.missing_keys):
         raise UserError(f"{path}: the backbone does not match torchvision's {tv_name} "
                         f"({len(result.unexpected_keys)} unexpected, {len(result.missing_keys)} missing tensors)")
-    formats.save_torch(out, {k: v.detach().cpu().contiguous() for k, v in state.items()})
-    try:
-        return _write_record(record_path, out, path, ckpt, run, name, tv_name, state, result)
-    except BaseException:
-        out.unlink(missing_ok=True)  # nothing partial: no weights without their record
-        raise
-
-
-def _write_record(record_path, out, path, ckpt, run, name, tv_name, state, result) -> dict:
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, buf)
+    weights = buf.getvalue()
     record = {
         "torchvision_model": tv_name,
         "load": load_line(out.name, tv_name),
         "not_loaded": sorted(result.missing_keys),  # the classification head, left at its initial values
         "tensors": len(state),
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "sha256": hashlib.sha256(weights).hexdigest(),
         "segmentation_model": name,
         "source": str(path),
         "epoch": ckpt.get("epoch"),
         "classes": ckpt.get("classes"),
         "run": run.to_dict(),
     }
-    formats.write_atomic(record_path, formats.json_bytes(record, indent=2))
+    # both files or neither: no weights without their record
+    formats.write_files_atomic([(out, weights), (record_path, formats.json_bytes(record, indent=2))])
     return record

@@ -2,7 +2,7 @@
 
 Modes (``--transfer``):
 
-- ``auto`` (default, SPEC.md section 5): every tensor whose name and shape match is loaded, and
+- ``auto`` (default, the report's transfer): every tensor whose name and shape match is loaded, and
   the final classifier layers (main and auxiliary) are re-initialised, whatever their shape.
 - ``all-matching``: every tensor whose name and shape match, final layers included (to continue
   or re-evaluate a model on the same classes).
