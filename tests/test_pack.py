@@ -131,3 +131,27 @@ def test_cuda_launch_refuses_more_scenes_than_grid_z_allows():
     too_many = dataclasses.replace(pack([], config), bg_scales=np.zeros(65536))
     with pytest.raises(UserError, match="at most 65535 scenes"):
         render_packed(too_many, "cuda")
+
+
+@pytest.mark.parametrize("preset", ["shapes", "ground", "many-classes"])
+def test_general_tiles_list_objects_by_depth_and_the_early_exit_changes_no_pixel(preset):
+    from fakeballoons.commands import load_scene
+    from fakeballoons.render import render_packed
+
+    config = load_scene(preset).replace(height=96, width=128)
+    packed = pack_sampled(config, 3, range(12))
+    assert packed.general
+    near = packed.objs[:, K.NEAR]
+    for t in range(len(packed.tile_start) - 1):  # each tile's list: NEAR ascending, ties in object order
+        rows = packed.tile_objs[packed.tile_start[t]:packed.tile_start[t + 1]]
+        assert all((near[a], a) < (near[b], b) for a, b in zip(rows[:-1], rows[1:]))
+    # NEAR is a true lower bound: no object point nearer the eye than it.
+    eye = np.asarray(config.camera.eye)
+    gap = np.linalg.norm(packed.objs[:, K.CX:K.CZ + 1] - eye, axis=1) - packed.objs[:, K.RADIUS]
+    np.testing.assert_allclose(near, gap, rtol=0, atol=1e-12)
+    fast = render_packed(packed)
+    no_exit = dataclasses.replace(packed, objs=packed.objs.copy())
+    no_exit.objs[:, K.NEAR] = -np.inf  # every ray then tests every object of its tile
+    slow = render_packed(no_exit)
+    for a, b in ((fast.image, slow.image), (fast.label, slow.label), (fast.instance, slow.instance)):
+        np.testing.assert_array_equal(a, b)

@@ -28,7 +28,8 @@ NOISE_KIND = 38  # noise function of the texture
 SCALE = 39  # s: solid texture is taken at r * p_object / s
 RADIUS = 40  # bounding-sphere radius, for shadow rays
 EQ = 41  # 9 entries: diag(1 / axes) R^T of a rotated ellipsoid, which maps it to the unit sphere
-OBJ_FIELDS = 50
+NEAR = 50  # |c - eye| - RADIUS: no point of the object is nearer the eye (tiles list objects by it)
+OBJ_FIELDS = 51
 # OX, OY, OZ (and OC) of other objects: a rotated ellipsoid's eye in unit-sphere space, EQ (eye - c)
 # (and its |.|^2 - 1); any other shape's eye in object space, R^T (eye - c).
 

@@ -7,6 +7,7 @@ object rows, and scene sampling to rest objects on the ground.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -20,14 +21,22 @@ _BBOX_MARGIN = 0.5  # pixels added around each exact bounding box against roundi
 
 
 def camera_basis(config: SceneConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Eye and the unit right, up and forward vectors of the configured camera."""
+    """Eye and the unit right, up and forward vectors of the configured camera (read-only arrays)."""
     cam = config.camera
-    eye = np.asarray(cam.eye, dtype=np.float64)
-    fwd = np.asarray(cam.target, dtype=np.float64) - eye
+    return _camera_basis(*(tuple(float(x) for x in v) for v in (cam.eye, cam.target, cam.up)))
+
+
+@functools.lru_cache(maxsize=64)
+def _camera_basis(eye, target, up_hint) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # Cached: packing asks for it several times per batch, and np.cross costs tens of microseconds.
+    eye = np.asarray(eye, dtype=np.float64)
+    fwd = np.asarray(target, dtype=np.float64) - eye
     fwd /= np.linalg.norm(fwd)
-    right = np.cross(fwd, np.asarray(cam.up, dtype=np.float64))
+    right = np.cross(fwd, np.asarray(up_hint, dtype=np.float64))
     right /= np.linalg.norm(right)
     up = np.cross(right, fwd)
+    for v in (eye, right, up, fwd):
+        v.flags.writeable = False
     return eye, right, up, fwd
 
 

@@ -60,6 +60,7 @@ from .fields import (
     KD,
     KS,
     LIGHT,
+    NEAR,
     NOISE_SCALE,
     NS,
     OC,
@@ -76,6 +77,7 @@ from .general import _SHADOW_OFFSET, build_general
 from .noise_device import build_noise
 
 _NO_HIT = 1e300
+_REACH_SLACK = 1e-9  # relative: NEAR and t |d| carry rounding errors near 1e-15
 
 
 def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
@@ -141,12 +143,8 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         surface_normal = ellipsoid_normal
 
         @jit
-        def hit_from_eye(objs, o, dx, dy, dz, cam):
+        def hit_from_eye(objs, o, dx, dy, dz, inv, cam):
             return hit_ellipsoid(objs, o, dx, dy, dz)
-
-        @jit
-        def hit_ground(cam, dy, best, best_t):
-            return best, best_t
 
         @jit
         def surface_texture(objs, o, px, py, pz, vx, vy, vz, kind):
@@ -161,21 +159,49 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         def shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start):
             return 0.0
 
-    @jit
-    def cast(fx, fy, width, height, cam, objs, tile_objs, lo, hi):
-        """Nearest object (row index; SKY or GROUND_HIT for none) hit through pixel position (fx, fy), and its t."""
-        dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-        best = SKY
-        best_t = _NO_HIT
-        for k in range(lo, hi):
-            o = tile_objs[k]
-            if fx < objs[o, BBX0] or fx > objs[o, BBX1] or fy < objs[o, BBY0] or fy > objs[o, BBY1]:
-                continue
-            t = hit_from_eye(objs, o, dx, dy, dz, cam)
-            if t > 0.0 and t < best_t:  # strict: on equal depth the earlier object wins
-                best = o
-                best_t = t
-        return hit_ground(cam, dy, best, best_t)
+    if general:
+        @jit
+        def cast(fx, fy, width, height, cam, objs, tile_objs, lo, hi):
+            """Nearest object (row index; SKY or GROUND_HIT for none) hit through pixel position (fx, fy), and its t.
+
+            The tile lists its objects by NEAR (pack.bin_tiles), so the search stops at the first
+            whose bounding sphere lies beyond the nearest hit so far (with a relative slack far above
+            rounding); ties go to the lower row, so the answer is the report kernel's exactly.
+            """
+            dx, dy, dz = ray_dir(fx, fy, width, height, cam)
+            dlen = math.sqrt(dx * dx + dy * dy + dz * dz)
+            inv = 1.0 / dlen
+            best = SKY
+            best_t = _NO_HIT
+            reach = _NO_HIT
+            for k in range(lo, hi):
+                o = tile_objs[k]
+                if objs[o, NEAR] > reach:
+                    break
+                if fx < objs[o, BBX0] or fx > objs[o, BBX1] or fy < objs[o, BBY0] or fy > objs[o, BBY1]:
+                    continue
+                t = hit_from_eye(objs, o, dx, dy, dz, inv, cam)
+                if t > 0.0 and (t < best_t or (t == best_t and o < best)):
+                    best = o
+                    best_t = t
+                    reach = t * dlen * (1.0 + _REACH_SLACK)
+            return hit_ground(cam, dy, best, best_t)
+    else:
+        @jit
+        def cast(fx, fy, width, height, cam, objs, tile_objs, lo, hi):
+            """Nearest object (row index; SKY for none) hit through pixel position (fx, fy), and its t."""
+            dx, dy, dz = ray_dir(fx, fy, width, height, cam)
+            best = SKY
+            best_t = _NO_HIT
+            for k in range(lo, hi):
+                o = tile_objs[k]
+                if fx < objs[o, BBX0] or fx > objs[o, BBX1] or fy < objs[o, BBY0] or fy > objs[o, BBY1]:
+                    continue
+                t = hit_from_eye(objs, o, dx, dy, dz, 0.0, cam)  # the report's ellipsoids need no 1 / |d|
+                if t > 0.0 and t < best_t:  # strict: on equal depth the earlier object wins
+                    best = o
+                    best_t = t
+            return best, best_t
 
     # -------------------------------------------------------------- shading
 
@@ -292,12 +318,12 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
             fx = cx
             fy = cy
             dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-            t = hit_from_eye(objs, first, dx, dy, dz, cam)
+            t = hit_from_eye(objs, first, dx, dy, dz, 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz), cam)
             if t <= 0.0:
                 fx = cx + pattern[0, 0]
                 fy = cy + pattern[0, 1]
                 dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-                t = hit_from_eye(objs, first, dx, dy, dz, cam)
+                t = hit_from_eye(objs, first, dx, dy, dz, 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz), cam)
             r, g, bl = shade(first, t, dx, dy, dz, cam, objs, kind, b, scene_start)
             image[b, py, px, 0] = to_byte(r)
             image[b, py, px, 1] = to_byte(g)

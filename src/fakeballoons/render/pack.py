@@ -198,15 +198,19 @@ def _pack_general(objs: np.ndarray, col: dict[str, np.ndarray], config: SceneCon
     if other.any():
         objs[other, K.BBX0:K.BBY1 + 1] = projected_bbox_support(
             centre[other], shape[other], [v[other] for v in p], rotation[other], objs[other, K.RADIUS], config)
+    objs[:, K.NEAR] = np.linalg.norm(centre - eye, axis=1) - objs[:, K.RADIUS]
 
 
-def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, width: int):
-    """CSR lists of the objects whose bounding box touches each tile, per scene, in object order."""
+def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, width: int, by_depth: bool = False):
+    """CSR lists of the objects whose bounding box touches each tile, per scene, in object order, or
+    (``by_depth``, for the general kernel, which stops a ray's search at the first object whose NEAR
+    is beyond its nearest hit so far) in order of NEAR, ties in object order."""
     tiles_x = -(-width // TILE_SIZE)
     tiles_y = -(-height // TILE_SIZE)
     per_scene = tiles_x * tiles_y
+    order = (np.argsort(objs[:, K.NEAR], kind="stable") if by_depth else np.arange(len(objs))).astype(np.int64)
     tile_start, tile_objs = _bin_tiles(np.ascontiguousarray(objs[:, K.BBX0:K.BBY1 + 1]), owner, batch,
-                                       height, width, tiles_x, tiles_y, TILE_SIZE)
+                                       height, width, tiles_x, tiles_y, TILE_SIZE, order)
     return tiles_x, per_scene, tile_start, tile_objs
 
 
@@ -216,8 +220,8 @@ def _tile_range(lo, hi, tile, n):
 
 
 @numba.njit(cache=True)
-def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile):
-    """A counting sort of (tile, object) pairs: count per tile, prefix sums, then fill in object order."""
+def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile, order):
+    """A counting sort of (tile, object) pairs: count per tile, prefix sums, then fill in ``order``."""
     per_scene = tiles_x * tiles_y
     tile_start = np.zeros(batch * per_scene + 1, dtype=np.int64)
     n = bb.shape[0]
@@ -236,7 +240,7 @@ def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile):
         tile_start[t + 1] += tile_start[t]
     fill = tile_start[:-1].copy()
     tile_objs = np.empty(tile_start[-1], dtype=np.int64)
-    for o in range(n):
+    for o in order:
         if visible[o]:
             tx0, tx1 = _tile_range(bb[o, 0], bb[o, 2], tile, tiles_x)
             ty0, ty1 = _tile_range(bb[o, 1], bb[o, 3], tile, tiles_y)
@@ -267,7 +271,8 @@ def pack_scene_tables(backgrounds: Sequence[float], tables: Sequence[np.ndarray]
                       general: bool | None = None) -> Packed:
     """Pack scenes given as background noise scales and object tables."""
     objs, owner, general = pack_tables(tables, config, general)
-    tiles_x, per_scene, tile_start, tile_objs = bin_tiles(objs, owner, len(tables), config.height, config.width)
+    tiles_x, per_scene, tile_start, tile_objs = bin_tiles(objs, owner, len(tables), config.height, config.width,
+                                                          by_depth=general)
     scene_start = np.zeros(len(tables) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in tables], out=scene_start[1:])
     pattern = np.array(MSAA_PATTERNS[config.antialias.samples], dtype=np.float64) / 16.0

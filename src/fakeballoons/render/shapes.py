@@ -185,7 +185,22 @@ def build_shapes(jit, entry=None) -> SimpleNamespace:
         m = ox * ox + oy * oy + oz * oz
         n = ox * ux + oy * uy + oz * uz  # ~0: hit() starts rays at their closest point to the centre
         h = n * n - m + 1.0
-        if h <= 0.0 or math.sqrt(h) - n <= tmin:  # the bounding sphere (radius 1 here) missed or behind
+        if h <= 0.0:  # the bounding sphere (radius 1 here) missed
+            return big
+        h = math.sqrt(h)
+        if h - n <= tmin:  # ... or lies behind
+            return big
+        # Every point of the torus has |y| <= r and rho >= R - r: a ray whose stretch inside the
+        # sphere and the slab |y| <= r misses the slab or stays in the hole (rho < R - r; rho^2 is
+        # convex along the ray, so its largest value is at an end) cannot hit. Cheap, and exact.
+        lo, hi = slab(oy, uy, rr)
+        lo = max(max(lo, -n - h), tmin)
+        hi = min(hi, h - n)
+        if lo > hi:
+            return big
+        hole = (math.sqrt(big_r2) - rr) ** 2 * (1.0 - 1e-12)
+        xa, za, xb, zb = ox + lo * ux, oz + lo * uz, ox + hi * ux, oz + hi * uz
+        if xa * xa + za * za < hole and xb * xb + zb * zb < hole:
             return big
         k = m + big_r2 - rr * rr
         a3 = 4.0 * n
@@ -235,16 +250,22 @@ def build_shapes(jit, entry=None) -> SimpleNamespace:
         c = 0.5 * (p + z + dlt)
         best = big
         max_step = 0.5 * rr
+        # Each real factor's smaller root is polished first; the larger only matters when the
+        # smaller lies behind the start (a ray from inside the tube, or from inside the hole).
         d1 = z - 4.0 * b
         if d1 >= 0.0:
             d1 = math.sqrt(d1)
-            best = keep_smaller(quartic_root(0.5 * (-a - d1) - n, a3, a2, a1, a0, max_step), best, tmin)
-            best = keep_smaller(quartic_root(0.5 * (-a + d1) - n, a3, a2, a1, a0, max_step), best, tmin)
+            t = quartic_root(0.5 * (-a - d1) - n, a3, a2, a1, a0, max_step)
+            if t <= tmin:
+                t = quartic_root(0.5 * (-a + d1) - n, a3, a2, a1, a0, max_step)
+            best = keep_smaller(t, best, tmin)
         d2 = z - 4.0 * c
         if d2 >= 0.0:
             d2 = math.sqrt(d2)
-            best = keep_smaller(quartic_root(0.5 * (a - d2) - n, a3, a2, a1, a0, max_step), best, tmin)
-            best = keep_smaller(quartic_root(0.5 * (a + d2) - n, a3, a2, a1, a0, max_step), best, tmin)
+            t = quartic_root(0.5 * (a - d2) - n, a3, a2, a1, a0, max_step)
+            if t <= tmin:
+                t = quartic_root(0.5 * (a + d2) - n, a3, a2, a1, a0, max_step)
+            best = keep_smaller(t, best, tmin)
         return best if best == big else best / sc
 
     @entry
