@@ -266,9 +266,8 @@ def bench_view(drags: int = 10, size: int = 512, noise: str = "perlin", view: st
     """
     import shutil
 
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import TimeoutError as PageTimeout
 
-    from fakeballoons.viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
     from fakeballoons.viewer.settings import SIZES
 
     full_sizes = [s for s in SIZES if s > 128]
@@ -277,6 +276,20 @@ def bench_view(drags: int = 10, size: int = 512, noise: str = "perlin", view: st
     chromium = shutil.which("chromium")
     if chromium is None:
         raise UserError("bench view needs Debian's chromium (apt-get install chromium)")
+    try:
+        return _drag_latencies(chromium, drags, size, noise, view)
+    except PageTimeout as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "timed out"
+        raise UserError(f"view: the viewer page did not answer in time ({first}); on a saturated machine "
+                        "rerun it when the machine is idle") from None
+
+
+def _drag_latencies(chromium: str, drags: int, size: int, noise: str, view: str) -> list[dict]:
+    """``bench_view``'s measurement in the browser (see there)."""
+    from playwright.sync_api import sync_playwright
+
+    from fakeballoons.viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
+
     slider, tick = VIEW_SLIDERS[view]
     firsts, fulls = [], []
     with running_server() as url, sync_playwright() as p:
