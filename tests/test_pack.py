@@ -155,3 +155,15 @@ def test_general_tiles_list_objects_by_depth_and_the_early_exit_changes_no_pixel
     slow = render_packed(no_exit)
     for a, b in ((fast.image, slow.image), (fast.label, slow.label), (fast.instance, slow.instance)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_clamped_elongation_discs_pack_without_warnings_and_render_invisible():
+    import warnings
+
+    config = SceneConfig(height=32, width=32, classes=(ClassPrior("a", 10, 0.5, 5, elongation_std=1e6),))
+    scenes = [sample_scene(config, 0, i) for i in range(6)]
+    assert {o.elongation for s in scenes for o in s.objects} <= {0.0, 1.0}  # every object a disc
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batch = render_batch(scenes, config)
+    assert batch.label.max() == 0  # the report's camera sees every such disc edge-on

@@ -144,8 +144,12 @@ def pack_tables(tables: Sequence[np.ndarray], config: SceneConfig,
     axes = np.stack([scale * rho * k, scale * (1.0 - rho) * k, scale], axis=1)
     eye = camera_basis(config)[0]
     objs[:, K.CX:K.CX + 3] = centre
-    objs[:, K.IAX:K.IAX + 3] = 1.0 / axes
-    origin = (eye - centre) / axes
+    # rho clamped to 0 or 1 (the report's rule) makes a disc with a zero semi-axis: 1 / 0 = inf makes
+    # every ray miss it (NaN fails the kernel's comparisons), as it should from the report's camera,
+    # which sees such a disc edge-on. Not a fault to warn about.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        objs[:, K.IAX:K.IAX + 3] = 1.0 / axes
+        origin = (eye - centre) / axes
     objs[:, K.OX:K.OX + 3] = origin
     objs[:, K.OC] = np.einsum("ij,ij->i", origin, origin) - 1.0
     plain_colour = np.all(col["saturation"] == 1.0) and np.all(col["lightness"] == 0.5)
