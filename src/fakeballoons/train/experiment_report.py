@@ -137,14 +137,14 @@ def _cues(exp, finals, confusions, pairing, ref) -> list[str]:
         seeds = t_interval(d)
         mean = statistics.fmean(d)
         clear = boot[1] < 0 and (seeds is None or seeds[1] < 0)
-        reading = ("costs F1: the model uses it" if clear else
-                   "no loss beyond the intervals" if boot[0] <= 0 <= boot[1] else "F1 changes")
+        reading = ("costs mean IoU: the model uses it" if clear else
+                   "no loss beyond the intervals" if boot[0] <= 0 <= boot[1] else "mean IoU changes")
         own = statistics.fmean(f[_HEADLINE]["value"] for f in finals[arm.name])
         rows.append(f"| without {arm.cue} | `{arm.name}` | {_pct(own)} "
                     f"| {100 * mean:+.1f} | [{100 * boot[0]:+.1f}, {100 * boot[1]:+.1f}] | "
                     + (f"[{100 * seeds[0]:+.1f}, {100 * seeds[1]:+.1f}]" if seeds else "one seed") + f" | {reading} |")
         if clear and "+" not in arm.cue:
-            drops.append((mean, arm.cue))
+            drops.append((mean, arm.cue, seeds is not None, boot))
     if not rows:
         return []
     lines = ["", "## What each cue is worth", "",
@@ -154,9 +154,14 @@ def _cues(exp, finals, confusions, pairing, ref) -> list[str]:
              *rows, ""]
     if drops:
         worst = min(drops)
-        others = ", ".join(f"{c} ({100 * m:+.1f})" for m, c in sorted(drops) if c != worst[1])
+        others = ", ".join(f"{c} ({100 * m:+.1f})" for m, c, _, _ in sorted(drops) if c != worst[1])
+        below = ("with both intervals below zero" if worst[2] else
+                 "with its image interval below zero (one seed: no seed interval; more seeds would give one)")
+        close = [c for m, c, _, b in drops if c != worst[1] and b[0] <= worst[3][1]]
         lines.append(f"The model leans most on **{worst[1]}**: taking it away costs {100 * worst[0]:+.1f} points of "
-                     "mean IoU, with both intervals below zero" + (f"; it also uses {others}." if others else "."))
+                     f"mean IoU, {below}" + (f"; it also uses {others}." if others else ".")
+                     + (f" The ranking over {', '.join(close)} rests on the point estimates alone: their image "
+                        "intervals overlap." if close else ""))
     else:
         lines.append("No single cue's removal lowers mean IoU beyond its intervals: the model can do without any "
                      "one of them.")
