@@ -107,6 +107,11 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         return dx, dy, dz
 
     @jit
+    def inverse_length(dx, dy, dz):
+        """1 / |d|: hit_from_eye's ``inv`` (the report's ellipsoids ignore it)."""
+        return 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz)
+
+    @jit
     def sphere_hit(ex, ey, ez, objs, o):
         """t > 0 of the first hit with the unit sphere of the ray from o's packed unit-sphere-space eye
         (OX, OY, OZ; OC = |.|^2 - 1) along (ex, ey, ez), or -1 for a miss."""
@@ -169,8 +174,7 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
             rounding); ties go to the lower row, so the answer is the report kernel's exactly.
             """
             dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-            dlen = math.sqrt(dx * dx + dy * dy + dz * dz)
-            inv = 1.0 / dlen
+            inv = inverse_length(dx, dy, dz)
             best = SKY
             best_t = _NO_HIT
             reach = _NO_HIT
@@ -184,7 +188,7 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
                 if t > 0.0 and (t < best_t or (t == best_t and o < best)):
                     best = o
                     best_t = t
-                    reach = t * dlen * (1.0 + _REACH_SLACK)
+                    reach = t * (1.0 + _REACH_SLACK) / inv  # t |d|, the hit's distance
             return hit_ground(cam, dy, best, best_t)
     else:
         @jit
@@ -318,12 +322,12 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
             fx = cx
             fy = cy
             dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-            t = hit_from_eye(objs, first, dx, dy, dz, 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz), cam)
+            t = hit_from_eye(objs, first, dx, dy, dz, inverse_length(dx, dy, dz), cam)
             if t <= 0.0:
                 fx = cx + pattern[0, 0]
                 fy = cy + pattern[0, 1]
                 dx, dy, dz = ray_dir(fx, fy, width, height, cam)
-                t = hit_from_eye(objs, first, dx, dy, dz, 1.0 / math.sqrt(dx * dx + dy * dy + dz * dz), cam)
+                t = hit_from_eye(objs, first, dx, dy, dz, inverse_length(dx, dy, dz), cam)
             r, g, bl = shade(first, t, dx, dy, dz, cam, objs, kind, b, scene_start)
             image[b, py, px, 0] = to_byte(r)
             image[b, py, px, 1] = to_byte(g)

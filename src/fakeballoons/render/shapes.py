@@ -198,7 +198,7 @@ def build_shapes(jit, entry=None) -> SimpleNamespace:
         hi = min(hi, h - n)
         if lo > hi:
             return big
-        hole = (math.sqrt(big_r2) - rr) ** 2 * (1.0 - 1e-12)
+        hole = (big_r * sc - rr) ** 2 * (1.0 - 1e-12)
         xa, za, xb, zb = ox + lo * ux, oz + lo * uz, ox + hi * ux, oz + hi * uz
         if xa * xa + za * za < hole and xb * xb + zb * zb < hole:
             return big
