@@ -29,7 +29,10 @@ SCALE = 39  # s: solid texture is taken at r * p_object / s
 RADIUS = 40  # bounding-sphere radius, for shadow rays
 EQ = 41  # 9 entries: diag(1 / axes) R^T of a rotated ellipsoid, which maps it to the unit sphere
 NEAR = 50  # |c - eye| - RADIUS: no point of the object is nearer the eye (tiles list objects by it)
-OBJ_FIELDS = 51
+CE = 51  # 3 entries: c - eye, world space (the camera rays' bounding-sphere test)
+W2 = 54  # |c - eye|^2
+R2 = 55  # RADIUS^2
+OBJ_FIELDS = 56
 # OX, OY, OZ (and OC) of other objects: a rotated ellipsoid's eye in unit-sphere space, EQ (eye - c)
 # (and its |.|^2 - 1); any other shape's eye in object space, R^T (eye - c).
 

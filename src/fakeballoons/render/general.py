@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .fields import (
+    CE,
     CX,
     CY,
     CZ,
@@ -35,6 +36,7 @@ from .fields import (
     P0,
     P1,
     P2,
+    R2,
     RADIUS,
     ROT,
     ROTATED,
@@ -42,18 +44,19 @@ from .fields import (
     SHADOWS,
     SHAPE,
     TEXTURE,
+    W2,
 )
 from .shapes import build_shapes
 
 _SHADOW_OFFSET = 1e-6  # shadow rays start this far off the surface, against self-shadowing by rounding
-_SPHERE_SLACK = 1e-9  # of |eye - c|^2, the scale of the rounding error (~1e-16 of it) of a squared distance
 
 
 def build_general(jit, sjit, noise, hit_ellipsoid, sphere_hit, ellipsoid_normal) -> SimpleNamespace:
     """The general build's device functions, compiled with ``jit`` (shape entry points with ``sjit``)."""
     shapes = build_shapes(jit, entry=sjit)
     shape_hit = shapes.hit  # device functions are closure variables; a namespace would not type
-    shape_hit_unit = shapes.hit_unit
+    shape_hit_past_sphere = shapes.hit_past_sphere
+    misses_sphere = shapes.misses_sphere
     shape_normal = shapes.normal
 
     @jit
@@ -81,18 +84,15 @@ def build_general(jit, sjit, noise, hit_ellipsoid, sphere_hit, ellipsoid_normal)
     def hit_from_eye(objs, o, dx, dy, dz, inv, cam):
         """t > 0 of the first hit of eye + t d with object o, or -1; ``inv`` is 1 / |d|."""
         if objs[o, SHAPE] != 0.0:  # the eye in object space is packed in OX, OY, OZ
-            # The ray's squared distance from the centre against the bounding sphere first, in world
-            # space (|eye - c|^2 is |OX, OY, OZ|^2), with a slack far above rounding, so that a
-            # ray this rejects is one hit_unit's own sphere test rejects too: a third of the rays
-            # that reach here miss, and this saves them the rotation and the call.
-            ex = (objs[o, CX] - cam[EYE]) * dx + (objs[o, CY] - cam[EYE + 1]) * dy + (objs[o, CZ] - cam[EYE + 2]) * dz
-            ex *= inv
-            w2 = objs[o, OX] * objs[o, OX] + objs[o, OY] * objs[o, OY] + objs[o, OZ] * objs[o, OZ]
-            if w2 - ex * ex - objs[o, RADIUS] * objs[o, RADIUS] > _SPHERE_SLACK * w2:
+            # The bounding-sphere test first, in world space from the packed c - eye, |c - eye|^2
+            # and radius^2 (R keeps lengths and dot products, so these are hit_unit's s and gap):
+            # a third of the rays that reach here miss, and this saves them the rotation and the call.
+            s = (objs[o, CE] * dx + objs[o, CE + 1] * dy + objs[o, CE + 2] * dz) * inv
+            if misses_sphere(s, objs[o, R2] - (objs[o, W2] - s * s)):
                 return -1.0
             ux, uy, uz = to_object(objs, o, dx * inv, dy * inv, dz * inv)
-            t = shape_hit_unit(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], objs[o, RADIUS],
-                               objs[o, OX], objs[o, OY], objs[o, OZ], ux, uy, uz)
+            t = shape_hit_past_sphere(np.int64(objs[o, SHAPE]), objs[o, P0], objs[o, P1], objs[o, P2], s,
+                                      objs[o, OX], objs[o, OY], objs[o, OZ], ux, uy, uz)
             return t * inv if t > 0.0 else -1.0  # R keeps lengths: u = R^T d / |d|
         if objs[o, ROTATED] != 0.0:
             return hit_rotated_ellipsoid(objs, o, dx, dy, dz)

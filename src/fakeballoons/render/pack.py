@@ -202,7 +202,10 @@ def _pack_general(objs: np.ndarray, col: dict[str, np.ndarray], config: SceneCon
     if other.any():
         objs[other, K.BBX0:K.BBY1 + 1] = projected_bbox_support(
             centre[other], shape[other], [v[other] for v in p], rotation[other], objs[other, K.RADIUS], config)
-    objs[:, K.NEAR] = np.linalg.norm(centre - eye, axis=1) - objs[:, K.RADIUS]
+    objs[:, K.CE:K.CE + 3] = centre - eye
+    objs[:, K.W2] = np.einsum("ij,ij->i", centre - eye, centre - eye)
+    objs[:, K.R2] = objs[:, K.RADIUS] * objs[:, K.RADIUS]
+    objs[:, K.NEAR] = np.sqrt(objs[:, K.W2]) - objs[:, K.RADIUS]
 
 
 def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, width: int, by_depth: bool = False):

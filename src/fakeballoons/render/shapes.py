@@ -268,15 +268,10 @@ def build_shapes(jit, entry=None) -> SimpleNamespace:
             best = keep_smaller(t, best, tmin)
         return best if best == big else best / sc
 
-    @entry
-    def hit_unit(kind, p0, p1, p2, radius, ox, oy, oz, ux, uy, uz):
-        """``hit`` for a unit direction u, with the shape's bounding-sphere ``radius``: a ray that
-        misses the sphere returns -1.0 before any shape's own test (the renderer's fast reject)."""
-        s = -(ox * ux + oy * uy + oz * uz)
-        cx, cy, cz = ox + s * ux, oy + s * uy, oz + s * uz
-        gap = radius * radius - (cx * cx + cy * cy + cz * cz)
-        if gap < 0.0 or (s <= 0.0 and gap <= s * s):  # the line passes the sphere, or it lies behind
-            return -1.0
+    @jit
+    def from_closest(kind, p0, p1, p2, s, cx, cy, cz, ux, uy, uz):
+        """``hit_unit``'s answer once its sphere test passed: c is the ray's point closest to the
+        centre, at ray parameter s (the ray is o + t u = c + (t - s) u)."""
         if kind == 5:
             tp = line_torus(p0, p1, cx, cy, cz, ux, uy, uz, -s)
         else:
@@ -297,6 +292,27 @@ def build_shapes(jit, entry=None) -> SimpleNamespace:
             return -1.0
         t = tp + s
         return t if t > 0.0 else -1.0
+
+    @jit
+    def misses_sphere(s, gap):
+        """The bounding-sphere test: gap = radius^2 - |c|^2 at the closest point c, at ray parameter s."""
+        return gap < 0.0 or (s <= 0.0 and gap <= s * s)  # the line passes the sphere, or it lies behind
+
+    @entry
+    def hit_unit(kind, p0, p1, p2, radius, ox, oy, oz, ux, uy, uz):
+        """``hit`` for a unit direction u, with the shape's bounding-sphere ``radius``: a ray that
+        misses the sphere returns -1.0 before any shape's own test (the renderer's fast reject)."""
+        s = -(ox * ux + oy * uy + oz * uz)
+        cx, cy, cz = ox + s * ux, oy + s * uy, oz + s * uz
+        if misses_sphere(s, radius * radius - (cx * cx + cy * cy + cz * cz)):
+            return -1.0
+        return from_closest(kind, p0, p1, p2, s, cx, cy, cz, ux, uy, uz)
+
+    @entry
+    def hit_past_sphere(kind, p0, p1, p2, s, ox, oy, oz, ux, uy, uz):
+        """``hit_unit`` for a ray the caller has already passed through ``misses_sphere`` (the
+        renderer does it in world space from per-object constants); s = -o.u."""
+        return from_closest(kind, p0, p1, p2, s, ox + s * ux, oy + s * uy, oz + s * uz, ux, uy, uz)
 
     @entry
     def hit(kind, p0, p1, p2, ox, oy, oz, dx, dy, dz):
@@ -359,5 +375,5 @@ def build_shapes(jit, entry=None) -> SimpleNamespace:
         f = p0 / rho
         return unit(px - f * px, py, pz - f * pz)
 
-    return SimpleNamespace(hit=hit, hit_unit=hit_unit, normal=normal, quad_le0=quad_le0, slab=slab,
-                           line_torus=line_torus)
+    return SimpleNamespace(hit=hit, hit_unit=hit_unit, hit_past_sphere=hit_past_sphere, misses_sphere=misses_sphere,
+                           normal=normal, quad_le0=quad_le0, slab=slab, line_torus=line_torus)
