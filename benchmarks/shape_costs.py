@@ -1,6 +1,6 @@
 """Where the `shapes` preset's render time goes: one shape family at a time.
 
-    python benchmarks/shape_costs.py [--scenes 40] [--size 512]
+    python benchmarks/shape_costs.py [--scenes 40] [--size 512] [--texture none]
 
 Renders the `shapes` scene preset with every class set to one family (same sizes, rotations,
 colours and textures otherwise), the preset itself and the report's scenes, on one thread with
@@ -31,10 +31,13 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenes", type=int, default=40)
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--texture", choices=("preset", "none"), default="preset",
+                   help="none: every object untextured (t = 1), to see what the texture costs")
     args = p.parse_args(argv)
     set_threads(1)
-    shapes = load_scene("shapes").replace(height=args.size, width=args.size, noise="perlin")
-    configs = [("report", load_scene("report").replace(height=args.size, width=args.size, noise="perlin")),
+    extra = {} if args.texture == "preset" else {"texture": "none"}
+    shapes = load_scene("shapes").replace(height=args.size, width=args.size, noise="perlin", **extra)
+    configs = [("report", load_scene("report").replace(height=args.size, width=args.size, noise="perlin", **extra)),
                ("shapes", shapes)] + [(f"shapes, all {s}", _one_family(shapes, s)) for s in SHAPES]
     for name, config in configs:
         packs = [pack_sampled(config, 0, [i]) for i in range(args.scenes)]
