@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -126,6 +127,15 @@ def _sweep(out: Path, record: ExperimentRun, done: set[str]) -> list[str]:
     return md
 
 
+class _Drop(NamedTuple):
+    """A single cue whose removal clearly lowers mean IoU (sorts by ``mean``, the largest loss first)."""
+
+    mean: float  # mean difference over seeds, a fraction
+    cue: str
+    has_seed_interval: bool
+    images: tuple[float, float]  # the image interval of the difference
+
+
 def _cues(exp, finals, confusions, pairing, ref) -> list[str]:
     """What each removed cue is worth, and which the model leans on."""
     rows, drops = [], []
@@ -144,7 +154,7 @@ def _cues(exp, finals, confusions, pairing, ref) -> list[str]:
                     f"| {100 * mean:+.1f} | [{100 * boot[0]:+.1f}, {100 * boot[1]:+.1f}] | "
                     + (f"[{100 * seeds[0]:+.1f}, {100 * seeds[1]:+.1f}]" if seeds else "one seed") + f" | {reading} |")
         if clear and "+" not in arm.cue:
-            drops.append((mean, arm.cue, seeds is not None, boot))
+            drops.append(_Drop(mean, arm.cue, seeds is not None, (boot[0], boot[1])))
     if not rows:
         return []
     lines = ["", "## What each cue is worth", "",
@@ -154,11 +164,12 @@ def _cues(exp, finals, confusions, pairing, ref) -> list[str]:
              *rows, ""]
     if drops:
         worst = min(drops)
-        others = ", ".join(f"{c} ({100 * m:+.1f})" for m, c, _, _ in sorted(drops) if c != worst[1])
-        below = ("with both intervals below zero" if worst[2] else
+        rest = [d for d in sorted(drops) if d.cue != worst.cue]
+        others = ", ".join(f"{d.cue} ({100 * d.mean:+.1f})" for d in rest)
+        below = ("with both intervals below zero" if worst.has_seed_interval else
                  "with its image interval below zero (one seed: no seed interval; more seeds would give one)")
-        close = [c for m, c, _, b in drops if c != worst[1] and b[0] <= worst[3][1]]
-        lines.append(f"The model leans most on **{worst[1]}**: taking it away costs {100 * worst[0]:+.1f} points of "
+        close = [d.cue for d in rest if d.images[0] <= worst.images[1]]
+        lines.append(f"The model leans most on **{worst.cue}**: taking it away costs {100 * worst.mean:+.1f} points of "
                      f"mean IoU, {below}" + (f"; it also uses {others}." if others else ".")
                      + (f" The ranking over {', '.join(close)} rests on the point estimates alone: their image "
                         "intervals overlap." if close else ""))
