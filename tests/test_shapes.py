@@ -2,8 +2,9 @@
 
 Analytic cases with hand-computed answers, a brute-force reference for random rays (dense sampling
 of an exact inside test along the ray, then bisection), exact signed distance functions for the
-surface and normal checks, the same device functions through numba's CUDA simulator (or a GPU with
-FAKEBALLOONS_REAL_CUDA=1) and compiled to PTX by NVVM, and the host helpers.
+surface and normal checks, and the same device functions through numba's CUDA simulator (or a GPU
+with FAKEBALLOONS_REAL_CUDA=1) and compiled to PTX by NVVM. The harness and the reference geometry
+are in shape_reference.py; the host helpers' tests in test_shape_support.py.
 """
 
 import json
@@ -12,208 +13,33 @@ import os
 import subprocess
 import sys
 
-import numba
 import numpy as np
 import pytest
 from numba import cuda  # a module global: the simulator swaps this name inside kernels
 
 import fakeballoons
-from fakeballoons.render import shapes as S
-from fakeballoons.render.geometry import bounding_radius, support, validate_params
+from fakeballoons.render.geometry import bounding_radius
 from fakeballoons.render.shapes import SHAPES, build_shapes
-
-# Plain njit for the array harnesses: inlining hit into a caller with inline="always" (as the
-# renderer's kernels do) costs ~10 s of compilation; INLINE checks that build on the scalar cases.
-CPU = build_shapes(numba.njit)
-INLINE = build_shapes(numba.njit(inline="always"))
-_hit = CPU.hit
-_normal = CPU.normal
-
-ELL, BOX, CYL, CONE, CAP, TOR = range(6)
-
-
-@numba.njit
-def hit_many(kinds, params, rays, out):
-    for i in range(kinds.shape[0]):
-        out[i] = _hit(kinds[i], params[i, 0], params[i, 1], params[i, 2],
-                      rays[i, 0], rays[i, 1], rays[i, 2], rays[i, 3], rays[i, 4], rays[i, 5])
-
-
-@numba.njit
-def normal_many(kinds, params, points, out):
-    for i in range(kinds.shape[0]):
-        out[i, 0], out[i, 1], out[i, 2] = _normal(kinds[i], params[i, 0], params[i, 1], params[i, 2],
-                                                  points[i, 0], points[i, 1], points[i, 2])
-
-
-def hit(kind, params, origin, direction):
-    """t from the inline="always" build, checked against the plain one."""
-    args = (kind, *map(float, params), *map(float, origin), *map(float, direction))
-    t = INLINE.hit(*args)
-    assert t == CPU.hit(*args)
-    return t
-
-
-def normal(kind, params, point):
-    args = (kind, *map(float, params), *map(float, point))
-    n = INLINE.normal(*args)
-    assert n == CPU.normal(*args)
-    return np.array(n)
-
-
-def make_kernel(dev):
-    """A kernel calling ``hit`` and then ``normal`` at the hit point, one ray per thread."""
-    shape_hit = dev.hit
-    shape_normal = dev.normal
-
-    def kernel(kinds, params, rays, t_out, n_out):
-        i = cuda.grid(1)
-        if i < kinds.shape[0]:
-            k = kinds[i]
-            p0 = params[i, 0]
-            p1 = params[i, 1]
-            p2 = params[i, 2]
-            t = shape_hit(k, p0, p1, p2, rays[i, 0], rays[i, 1], rays[i, 2], rays[i, 3], rays[i, 4], rays[i, 5])
-            t_out[i] = t
-            nx = 0.0
-            ny = 0.0
-            nz = 0.0
-            if t > 0.0:
-                nx, ny, nz = shape_normal(k, p0, p1, p2, rays[i, 0] + t * rays[i, 3], rays[i, 1] + t * rays[i, 4],
-                                          rays[i, 2] + t * rays[i, 5])
-            n_out[i, 0] = nx
-            n_out[i, 1] = ny
-            n_out[i, 2] = nz
-
-    return kernel
-
-
-KERNEL_SIGNATURE = "void(int64[::1], float64[:, ::1], float64[:, ::1], float64[::1], float64[:, ::1])"
-
-
-# ------------------------------------------------------------------ reference geometry (NumPy)
-
-def inside(kind, P, p):
-    """Exact closed-set membership of points p (..., 3) in shapes P (..., 3)."""
-    x, y, z = p[..., 0], p[..., 1], p[..., 2]
-    a, b, c = P[..., 0], P[..., 1], P[..., 2]
-    if kind == ELL:
-        return (x / a) ** 2 + (y / b) ** 2 + (z / c) ** 2 <= 1.0
-    if kind == BOX:
-        return (np.abs(x) <= a) & (np.abs(y) <= b) & (np.abs(z) <= c)
-    rho = np.hypot(x, z)
-    if kind == CYL:
-        return (rho <= a) & (np.abs(y) <= b)
-    if kind == CONE:
-        return (np.abs(y) <= b) & (2.0 * b * rho <= a * (b - y))
-    if kind == CAP:
-        return np.hypot(rho, y - np.clip(y, -b, b)) <= a
-    return np.hypot(rho - a, y) <= b
-
-
-def _box2(q, half):
-    """Exact signed distance to a box (any dimension) of half-extents ``half``, last axis."""
-    d = np.abs(q) - half
-    return np.linalg.norm(np.maximum(d, 0.0), axis=-1) + np.minimum(d.max(-1), 0.0)
-
-
-def sdf(kind, P, p):
-    """Exact signed distance (negative inside); for the ellipsoid, which has no closed form, the
-    implicit |p / axes| - 1 (same zero set, gradient along the normal)."""
-    x, y, z = p[..., 0], p[..., 1], p[..., 2]
-    a, b, c = P[..., 0], P[..., 1], P[..., 2]
-    if kind == ELL:
-        return np.sqrt((x / a) ** 2 + (y / b) ** 2 + (z / c) ** 2) - 1.0
-    if kind == BOX:
-        return _box2(p, P)
-    rho = np.hypot(x, z)
-    if kind == CYL:
-        return _box2(np.stack([rho, y], -1), np.stack([a, b], -1))
-    if kind == CONE:
-        # The cross-section in the (rho, y) plane, mirrored: the triangle (-R, -h), (R, -h), (0, h).
-        q = np.stack([rho, y], -1)
-        corners = [np.stack([-a, -b], -1), np.stack([a, -b], -1), np.stack([0.0 * a, b], -1)]
-        d = np.inf
-        for i in range(3):
-            e = corners[(i + 1) % 3] - corners[i]
-            w = q - corners[i]
-            s = np.clip((w * e).sum(-1) / (e * e).sum(-1), 0.0, 1.0)
-            d = np.minimum(d, np.linalg.norm(w - e * s[..., None], axis=-1))
-        return np.where(inside(CONE, P, p), -d, d)
-    if kind == CAP:
-        return np.hypot(rho, y - np.clip(y, -b, b)) - a
-    return np.hypot(rho - a, y) - b
-
-
-def brute_hit(kind, P, o, d, samples=2000, bisections=64):
-    """First boundary crossing t > 0 of o + t d by dense sampling of ``inside`` over the bounding
-    sphere's chord, then bisection to the last bit; -1 where no sample changes side. Chords shorter
-    than a sample step (corner grazes) are missed: see ``test_random_rays_against_brute_force``."""
-    radius = bounding_radius(kind, P[:, 0], P[:, 1], P[:, 2]) * (1.0 + 1e-9)
-    dd = (d * d).sum(-1)
-    nb = (o * d).sum(-1)
-    disc = nb * nb - dd * ((o * o).sum(-1) - radius * radius)
-    root = np.sqrt(np.maximum(disc, 0.0))
-    t0 = np.maximum((-nb - root) / dd, 0.0)
-    t1 = (-nb + root) / dd
-    t = np.full(len(o), -1.0)
-    todo = np.nonzero((disc > 0.0) & (t1 > 0.0))[0]
-    frac = np.linspace(0.0, 1.0, samples)
-    for rows in np.array_split(todo, max(1, len(todo) // 250)):
-        ts = t0[rows, None] + (t1 - t0)[rows, None] * frac
-        side = inside(kind, P[rows, None, :], o[rows, None, :] + ts[..., None] * d[rows, None, :])
-        change = side != side[:, :1]
-        found = np.nonzero(change.any(1))[0]
-        j = np.argmax(change[found], 1)
-        lo = ts[found, j - 1]
-        hi = ts[found, j]
-        start = side[found, 0]
-        r = rows[found]
-        for _ in range(bisections):
-            mid = 0.5 * (lo + hi)
-            same = inside(kind, P[r], o[r] + mid[:, None] * d[r]) == start
-            lo = np.where(same, mid, lo)
-            hi = np.where(same, hi, mid)
-        t[r] = 0.5 * (lo + hi)
-    return t, (t1 - t0) * np.sqrt(dd) / (samples - 1)
-
-
-def random_params(kind, n, rng):
-    P = rng.uniform(0.05, 1.0, (n, 3))
-    if kind == TOR:
-        P[:, 1] = P[:, 0] * rng.uniform(0.02, 0.98, n)
-    return P
-
-
-def random_rays(kind, P, rng, inside_share=0.25):
-    """Rays from 1.05 to 100 bounding radii away aimed into the bounding sphere, and a share from
-    points within it in random directions; direction lengths from 0.01 to 100."""
-    n = len(P)
-    radius = bounding_radius(kind, P[:, 0], P[:, 1], P[:, 2])
-
-    def unit(v):
-        return v / np.linalg.norm(v, axis=1)[:, None]
-
-    o = unit(rng.normal(size=(n, 3))) * (radius * 10.0 ** rng.uniform(math.log10(1.05), 2.0, n))[:, None]
-    target = unit(rng.normal(size=(n, 3))) * (1.1 * radius * rng.uniform(0.0, 1.0, n) ** (1 / 3))[:, None]
-    d = target - o
-    near = rng.uniform(size=n) < inside_share
-    o[near] = (unit(rng.normal(size=(n, 3))) * (radius * rng.uniform(0.0, 1.0, n))[:, None])[near]
-    d[near] = rng.normal(size=(n, 3))[near]
-    return o, d * (10.0 ** rng.uniform(-2.0, 2.0, n))[:, None]
-
-
-def cpu_hits(kind, P, o, d):
-    t = np.empty(len(P))
-    hit_many(np.full(len(P), kind, dtype=np.int64), np.ascontiguousarray(P), np.ascontiguousarray(np.hstack([o, d])), t)
-    return t
-
-
-def cpu_normals(kind, P, p):
-    out = np.empty((len(P), 3))
-    normal_many(np.full(len(P), kind, dtype=np.int64), np.ascontiguousarray(P), np.ascontiguousarray(p), out)
-    return out
-
+from shape_reference import (
+    BOX,
+    CAP,
+    CONE,
+    CYL,
+    ELL,
+    TOR,
+    brute_hit,
+    cpu_hits,
+    cpu_normals,
+    hit,
+    hit_many,
+    inside,
+    make_kernel,
+    normal,
+    normal_many,
+    random_params,
+    random_rays,
+    sdf,
+)
 
 # ------------------------------------------------------------------ analytic cases
 
@@ -577,7 +403,7 @@ def test_cuda_kernel_compiles_to_ptx_with_nvvm():
         "from unittest import mock\n"
         "from numba import cuda\n"
         "from numba.cuda import dispatcher\n"
-        "import test_shapes as T\n"
+        "import shape_reference as T\n"
         "device = SimpleNamespace(compute_capability=(9, 0))\n"
         "with mock.patch.object(dispatcher, 'get_current_device', lambda: device):\n"
         "    kernel = T.make_kernel(T.build_shapes(cuda.jit(device=True)))\n"
@@ -592,123 +418,4 @@ def test_cuda_kernel_compiles_to_ptx_with_nvvm():
     targets, entries, module = json.loads(done.stdout.strip().splitlines()[-1])
     assert targets == ["sm_90"]
     assert len(entries) == 1 and "kernel" in entries[0]
-    assert os.path.samefile(module, __file__)
-
-
-# ------------------------------------------------------------------ host helpers
-
-def surface_samples(kind, p0, p1, p2, n=91):
-    """Dense points on the surface, including every extremal point (axis ends, corners, rims,
-    poles, the outer equator): angle grids hold multiples of pi / 4."""
-    u = np.linspace(0.0, 2.0 * np.pi, 4 * (n - 1) + 1)  # azimuth
-    v = np.linspace(0.0, np.pi, 2 * (n - 1) + 1)  # polar
-    U, V = np.meshgrid(u, v)
-    s = np.linspace(-1.0, 1.0, n)
-    if kind == ELL:
-        pts = [p0 * np.sin(V) * np.cos(U), p1 * np.cos(V), p2 * np.sin(V) * np.sin(U)]
-    elif kind == BOX:
-        A, B = np.meshgrid(s, s)
-        faces = []
-        for axis in range(3):
-            for sign in (-1.0, 1.0):
-                f = [None, None, None]
-                others = [i for i in range(3) if i != axis]
-                f[axis] = np.full_like(A, sign)
-                f[others[0]], f[others[1]] = A, B
-                faces.append(np.stack(f, -1).reshape(-1, 3) * (p0, p1, p2))
-        return np.concatenate(faces)
-    elif kind in (CYL, CONE):
-        Uc, Y = np.meshgrid(u, s * p1)
-        rad = p0 if kind == CYL else p0 * (p1 - Y) / (2 * p1)
-        side = np.stack([rad * np.cos(Uc), Y, rad * np.sin(Uc)], -1).reshape(-1, 3)
-        Uc, Rr = np.meshgrid(u, (s + 1) / 2 * p0)
-        caps = [np.stack([Rr * np.cos(Uc), np.full_like(Rr, y), Rr * np.sin(Uc)], -1).reshape(-1, 3)
-                for y in ((-p1, p1) if kind == CYL else (-p1,))]
-        return np.concatenate([side] + caps)
-    elif kind == CAP:
-        Uc, Y = np.meshgrid(u, s * p1)
-        side = np.stack([p0 * np.cos(Uc), Y, p0 * np.sin(Uc)], -1).reshape(-1, 3)
-        Uh, Vh = np.meshgrid(u, v[: n])  # polar angles 0..pi/2: a hemisphere
-        caps = [np.stack([p0 * np.sin(Vh) * np.cos(Uh), sgn * (p1 + p0 * np.cos(Vh)), p0 * np.sin(Vh) * np.sin(Uh)],
-                         -1).reshape(-1, 3) for sgn in (-1.0, 1.0)]
-        return np.concatenate([side] + caps)
-    else:
-        W = 2 * V  # tube angle over the full circle
-        pts = [(p0 + p1 * np.cos(W)) * np.cos(U), p1 * np.sin(W), (p0 + p1 * np.cos(W)) * np.sin(U)]
-    return np.stack(pts, -1).reshape(-1, 3)
-
-
-FAMILY_PARAMS = [(ELL, (0.3, 0.9, 0.5)), (BOX, (0.3, 0.9, 0.5)), (CYL, (0.3, 0.9, 0)), (CONE, (0.3, 0.9, 0)),
-                 (CONE, (0.9, 0.1, 0)), (CAP, (0.3, 0.9, 0)), (TOR, (0.7, 0.2, 0))]
-
-
-@pytest.mark.parametrize("kind, params", FAMILY_PARAMS, ids=[SHAPES[k] for k, _ in FAMILY_PARAMS])
-def test_support_and_bounding_radius_against_surface_samples(kind, params):
-    pts = surface_samples(kind, *params)
-    assert np.abs(sdf(kind, np.array(params, float), pts)).max() < 1e-12  # the samples are on the surface
-    r = bounding_radius(kind, *params)
-    norms = np.linalg.norm(pts, axis=1)
-    assert r >= norms.max() - 1e-15 * r
-    assert r - norms.max() < 1e-9 * r
-    rng = np.random.default_rng(kind)
-    u = rng.normal(size=(300, 3))
-    u = np.concatenate([u / np.linalg.norm(u, axis=1)[:, None], np.eye(3), -np.eye(3)])
-    h = support(kind, *params, u[:, 0], u[:, 1], u[:, 2])
-    brute = (pts @ u.T).max(0)
-    assert (h >= brute - 1e-12).all()  # an upper bound of every surface point ...
-    assert (h - brute).max() < 2e-4 * r  # ... and attained, to the sampling's resolution
-    np.testing.assert_allclose(h[-6:], brute[-6:], rtol=1e-12, atol=1e-15)  # axis directions: sampled exactly
-
-
-def test_support_golden_values():
-    assert support(CONE, 1.0, 2.0, 0.0, 0.0, 1.0, 0.0) == pytest.approx(2.0)  # apex
-    assert support(CONE, 1.0, 2.0, 0.0, 0.0, -1.0, 0.0) == pytest.approx(2.0)  # base
-    assert support(CONE, 1.0, 2.0, 0.0, 1.0, 0.0, 0.0) == pytest.approx(1.0)  # rim
-    # along (1, -1)/sqrt 2 the rim point (1, -2) wins: (1 + 2) / sqrt 2
-    assert support(CONE, 1.0, 2.0, 0.0, 1 / R2, -1 / R2, 0.0) == pytest.approx(3 / R2)
-    assert support(TOR, 2.0, 0.5, 0.0, 0.0, 1.0, 0.0) == pytest.approx(0.5)
-    assert support(TOR, 2.0, 0.5, 0.0, 0.6, 0.8, 0.0) == pytest.approx(2.0 * 0.6 + 0.5)
-    assert support(CAP, 1.0, 2.0, 0.0, 0.0, -1.0, 0.0) == pytest.approx(3.0)
-    assert support(BOX, 1.0, 2.0, 3.0, 0.6, -0.8, 0.0) == pytest.approx(0.6 + 1.6)
-    assert support(ELL, 1.0, 2.0, 3.0, 0.0, 0.0, -1.0) == pytest.approx(3.0)
-    assert support(CYL, 1.0, 2.0, 0.0, 0.6, 0.8, 0.0) == pytest.approx(0.6 + 1.6)
-    # vectorised over kinds and directions, broadcasting
-    h = support(np.arange(6), 1.0, 0.5, 0.25, 0.0, -1.0, 0.0)
-    np.testing.assert_allclose(h, [0.5, 0.5, 0.5, 0.5, 1.5, 0.5])
-    np.testing.assert_allclose(bounding_radius(np.arange(6), 1.0, 0.5, 0.25),
-                               [1.0, math.sqrt(1.3125), math.sqrt(1.25), math.sqrt(1.25), 1.5, 1.5])
-    assert isinstance(bounding_radius(TOR, 2.0, 0.5, 0.0), float)
-
-
-def test_validate_params():
-    for kind, params in FAMILY_PARAMS:
-        validate_params(kind, *params)
-    validate_params(np.arange(6), [1, 1, 1, 1, 1, 1], 0.5, [1, 1, np.nan, -1, 0, 0])  # unused p2 ignored
-    bad = [
-        (ELL, (1, 0, 1), "ellipsoid semi-axis p1"),
-        (BOX, (1, 1, -2), "box half-extent p2"),
-        (CYL, (0, 1, 0), "cylinder radius p0"),
-        (CYL, (1, np.inf, 0), "cylinder half-height p1"),
-        (CONE, (1, np.nan, 0), "cone half-height p1"),
-        (CAP, (1, -0.1, 0), "capsule half-length p1"),
-        (CAP, (1, 0, 0), "capsule half-length p1"),
-        (CAP, (0, 1, 0), "capsule radius p0"),
-        (TOR, (1, 1, 0), "torus minor radius p1 must be smaller"),
-        (TOR, (1, 2, 0), "torus minor radius p1 must be smaller"),
-        (TOR, (1, 0, 0), "torus minor radius p1 must be finite"),
-    ]
-    for kind, params, message in bad:
-        with pytest.raises(ValueError, match=message):
-            validate_params(kind, *params)
-    with pytest.raises(ValueError, match="torus"):
-        validate_params(np.array([0, 5]), 1.0, [0.5, 1.5], 1.0)
-    for kind in (6, -1, 1.0, "box"):
-        with pytest.raises(ValueError, match="shape kind"):
-            validate_params(kind, 1, 1, 1)
-    with pytest.raises(ValueError, match="shape kind"):
-        bounding_radius(7, 1, 1, 1)
-
-
-def test_module_constants():
-    assert SHAPES == ("ellipsoid", "box", "cylinder", "cone", "capsule", "torus")
-    assert (S.ELLIPSOID, S.BOX, S.CYLINDER, S.CONE, S.CAPSULE, S.TORUS) == tuple(range(6))
+    assert os.path.samefile(module, os.path.join(here, "shape_reference.py"))
