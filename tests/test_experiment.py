@@ -259,6 +259,40 @@ def test_pretraining_is_reused_across_downstream_datasets(tmp_path, cli, monkeyp
     assert code == 2 and "not an experiment directory" in err
 
 
+def test_shards_started_together_both_reuse_the_pretraining(tmp_path, monkeypatch):
+    """Two shards of one experiment started at once with --reuse-pretraining both see no link and
+    both make it: the one that loses the race finds the other's link and goes on, no traceback."""
+    import torch
+
+    from fakeballoons.data.sources import DataConfig
+
+    design = experiment.ExperimentConfig(kind="transfer", seeds=1, arms=(experiment.Arm("a"),))
+    record = experiment.ExperimentRun(design, downstream=DataConfig("synthetic"))
+    jobs = experiment.plan(record)
+    source, out = tmp_path / "source", tmp_path / "out"
+    (source / "pretrain-a").mkdir(parents=True)
+    torch.save({"epoch": jobs[0].run.train.epochs}, source / "pretrain-a" / "last.pt")
+    out.mkdir()
+
+    def other_shard_links_it_meanwhile(run_dir):  # read between this shard's check and its link
+        if not (out / "pretrain-a").is_symlink():
+            (out / "pretrain-a").symlink_to(source / "pretrain-a", target_is_directory=True)
+        return jobs[0].run
+
+    monkeypatch.setattr(experiment, "read_run_config", other_shard_links_it_meanwhile)
+    log = []
+    experiment.reuse_pretraining(out, jobs, source, log.append)
+    assert (out / "pretrain-a").resolve() == (source / "pretrain-a").resolve()
+    assert log == [f"pretrain-a: reused from {source / 'pretrain-a'}"]
+    # A run directory of its own (not a link) in the way is left alone and said so.
+    (out / "pretrain-a").unlink()
+    monkeypatch.setattr(experiment, "read_run_config",
+                        lambda run_dir: ((out / "pretrain-a").mkdir(exist_ok=True), jobs[0].run)[1])
+    log.clear()
+    experiment.reuse_pretraining(out, jobs, source, log.append)
+    assert not (out / "pretrain-a").is_symlink() and log == [f"pretrain-a: already in {out}, not linked"]
+
+
 def test_a_mismatch_names_the_differing_field(tmp_path):
     from fakeballoons.train.experiment import ExperimentConfig, ExperimentRun, _open_experiment_dir
 

@@ -251,7 +251,13 @@ def reuse_pretraining(out: Path, jobs: list[Job], source: Path, log=print) -> No
         if why:
             log(f"{job.name}: {source}'s differs ({why}); trained here")
             continue
-        (out / job.name).symlink_to(there.resolve(), target_is_directory=True)
+        link, target = out / job.name, there.resolve()
+        try:
+            link.symlink_to(target, target_is_directory=True)
+        except FileExistsError:  # a shard started beside this one got there first
+            if not (link.is_symlink() and link.resolve() == target):
+                log(f"{job.name}: already in {out}, not linked")
+                continue
         log(f"{job.name}: reused from {there}")
 
 
