@@ -1,5 +1,6 @@
 """The experiment runner end to end at toy size: every arm reported, interruption resumed."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -110,6 +111,9 @@ def test_t_interval_and_presets():
     assert t_interval([1.0]) is None
     assert experiment.load_experiment_preset("quick-folder").seeds == 2
     assert experiment.load_experiment_preset("paper-coco").downstream.num_train == 1000
+    short, long = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-80k"))
+    assert (short.pretrain.num_train, long.pretrain.num_train) == (20000, 80000)
+    assert dataclasses.replace(long, pretrain=short.pretrain) == short  # nothing else differs
 
 
 SWEEP = {"kind": "sweep", "pretrain": {**TOY, "epochs": 2}, "seeds": 2, "reference": "plain",
