@@ -202,8 +202,9 @@ def _pack_general(objs: np.ndarray, col: dict[str, np.ndarray], config: SceneCon
     if other.any():
         objs[other, K.BBX0:K.BBY1 + 1] = projected_bbox_support(
             centre[other], shape[other], [v[other] for v in p], rotation[other], objs[other, K.RADIUS], config)
-    objs[:, K.CE:K.CE + 3] = centre - eye
-    objs[:, K.W2] = np.einsum("ij,ij->i", centre - eye, centre - eye)
+    to_centre = centre - eye
+    objs[:, K.CE:K.CE + 3] = to_centre
+    objs[:, K.W2] = np.einsum("ij,ij->i", to_centre, to_centre)
     objs[:, K.R2] = objs[:, K.RADIUS] * objs[:, K.RADIUS]
     objs[:, K.NEAR] = np.sqrt(objs[:, K.W2]) - objs[:, K.RADIUS]
 
