@@ -2,7 +2,8 @@
 kernel calling them, and exact NumPy reference geometry (inside tests, signed distances, a
 brute-force first hit) with random shapes and rays.
 
-Imported by tests/test_shapes.py and, in a subprocess that compiles PTX with NVVM, by name.
+Imported by tests/test_shapes.py and tests/test_shape_support.py, and, in a subprocess that compiles
+PTX with NVVM, by name.
 """
 
 import math
@@ -22,6 +23,7 @@ _hit = CPU.hit
 _normal = CPU.normal
 
 ELL, BOX, CYL, CONE, CAP, TOR = range(6)
+R2 = math.sqrt(2.0)
 
 
 @numba.njit

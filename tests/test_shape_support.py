@@ -9,9 +9,7 @@ import pytest
 from fakeballoons.render import shapes as S
 from fakeballoons.render.geometry import bounding_radius, support, validate_params
 from fakeballoons.render.shapes import SHAPES
-from shape_reference import BOX, CAP, CONE, CYL, ELL, TOR, sdf
-
-R2 = math.sqrt(2.0)
+from shape_reference import BOX, CAP, CONE, CYL, ELL, R2, TOR, sdf
 
 
 def surface_samples(kind, p0, p1, p2, n=91):

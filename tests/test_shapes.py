@@ -26,6 +26,7 @@ from shape_reference import (
     CONE,
     CYL,
     ELL,
+    R2,
     TOR,
     brute_hit,
     cpu_hits,
@@ -44,7 +45,6 @@ from shape_reference import (
 # ------------------------------------------------------------------ analytic cases
 
 # (kind, params, origin, direction, expected t); directions of length 1 unless noted.
-R2 = math.sqrt(2.0)
 ANALYTIC = [
     # ellipsoid (1, 2, 3): the three axis ends
     (ELL, (1, 2, 3), (5, 0, 0), (-1, 0, 0), 4.0),
