@@ -261,6 +261,15 @@ def test_pretraining_is_reused_across_downstream_datasets(tmp_path, cli, monkeyp
     assert log[0] == "pretrain-perlin-nuisance" and not (tmp_path / "ec" / "pretrain-perlin-nuisance").is_symlink()
     code, _, err = cli([*third[:-1], tmp_path / "b"])
     assert code == 2 and "not an experiment directory" in err
+    # --reuse takes eb's scratch arm too: another experiment on b trains only its pretrained arm
+    log.clear()
+    fourth = [*second[:second.index("--out") + 1], tmp_path / "ed", "--quiet", "--reuse", tmp_path / "eb"]
+    code, _, err = cli(fourth)
+    assert code == 0, err
+    assert log == ["downstream-perlin-nuisance-seed0"]
+    assert (tmp_path / "ed" / "downstream-baseline-seed0").resolve() == (tmp_path / "eb" / "downstream-baseline-seed0")
+    code, _, err = cli([*fourth, "--reuse-pretraining", tmp_path / "ea"])
+    assert code == 2 and "not allowed with" in err
 
 
 def test_shards_started_together_both_reuse_the_pretraining(tmp_path, monkeypatch):
@@ -285,7 +294,7 @@ def test_shards_started_together_both_reuse_the_pretraining(tmp_path, monkeypatc
 
     monkeypatch.setattr(experiment, "read_run_config", other_shard_links_it_meanwhile)
     log = []
-    experiment.reuse_pretraining(out, jobs, source, log.append)
+    experiment.reuse_runs(out, jobs, source, log.append)
     assert (out / "pretrain-a").resolve() == (source / "pretrain-a").resolve()
     assert log == [f"pretrain-a: reused from {source / 'pretrain-a'}"]
     # A run directory of its own (not a link) in the way is left alone and said so.
@@ -293,8 +302,72 @@ def test_shards_started_together_both_reuse_the_pretraining(tmp_path, monkeypatc
     monkeypatch.setattr(experiment, "read_run_config",
                         lambda run_dir: ((out / "pretrain-a").mkdir(exist_ok=True), jobs[0].run)[1])
     log.clear()
-    experiment.reuse_pretraining(out, jobs, source, log.append)
+    experiment.reuse_runs(out, jobs, source, log.append)
     assert not (out / "pretrain-a").is_symlink() and log == [f"pretrain-a: already in {out}, not linked"]
+
+
+def _finished_source(tmp_path, jobs, epochs=None):
+    """An experiment directory whose runs that start from nothing are finished (checkpoint and
+    config, as train writes them), with ``epochs`` instead of each run's own where given."""
+    import torch
+
+    from fakeballoons.data import formats
+
+    source = tmp_path / "source"
+    for job in jobs:
+        if job.run.init is None:
+            run = job.run if epochs is None else dataclasses.replace(
+                job.run, train=dataclasses.replace(job.run.train, epochs=epochs))
+            (source / job.name).mkdir(parents=True)
+            torch.save({"epoch": run.train.epochs}, source / job.name / "last.pt")
+            formats.write_atomic(source / job.name / "config.json", formats.json_bytes(run.to_dict()))
+    return source
+
+
+def test_reuse_takes_scratch_arms_too_and_never_a_pretrained_arm(tmp_path):
+    """--reuse links the finished scratch arms as well as the pretraining; --reuse-pretraining only
+    the pretraining; a pretrained arm is never linked (its model is this experiment's own), and a
+    scratch arm is taken whatever the transfer mode (it carries nothing over)."""
+    from fakeballoons.data.sources import DataConfig
+
+    design = experiment.ExperimentConfig(kind="transfer", seeds=2, arms=(experiment.Arm("a"),))
+    record = experiment.ExperimentRun(design, downstream=DataConfig("synthetic"))
+    jobs = experiment.plan(record)
+    source = _finished_source(tmp_path, jobs)
+    for job in jobs:  # the pretrained arms are finished there too, and still not taken
+        if job.run.init is not None:
+            (source / job.name).mkdir()
+    names = {j.name for j in jobs}
+    scratch = {"downstream-baseline-seed0", "downstream-baseline-seed1"}
+    out = tmp_path / "out"
+    out.mkdir()
+    experiment.reuse_runs(out, jobs, source, lambda msg: None)
+    assert {p.name for p in out.iterdir()} == {"pretrain-a"}
+    experiment.reuse_runs(out, jobs, source, lambda msg: None, scratch=True)
+    assert {p.name for p in out.iterdir()} == {"pretrain-a"} | scratch
+    assert all((out / n).resolve() == (source / n).resolve() for n in {"pretrain-a"} | scratch)
+    assert names - {"pretrain-a"} - scratch == {"downstream-a-seed0", "downstream-a-seed1"}
+    backbone = experiment.plan(dataclasses.replace(record, experiment=dataclasses.replace(design, transfer="backbone")))
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    experiment.reuse_runs(out2, backbone, source, lambda msg: None, scratch=True)
+    assert {p.name for p in out2.iterdir()} == {"pretrain-a"} | scratch
+
+
+def test_a_longer_run_is_not_reused_as_a_shorter_one(tmp_path):
+    """A finished run with more epochs than this experiment's is another schedule, not this run
+    done: it is trained here, and the log says why."""
+    from fakeballoons.data.sources import DataConfig
+
+    design = experiment.ExperimentConfig(kind="transfer", seeds=1, arms=(experiment.Arm("a"),))
+    jobs = experiment.plan(experiment.ExperimentRun(design, downstream=DataConfig("synthetic")))
+    source = _finished_source(tmp_path, jobs, epochs=jobs[0].run.train.epochs + 5)
+    out = tmp_path / "out"
+    out.mkdir()
+    log = []
+    experiment.reuse_runs(out, jobs, source, log.append, scratch=True)
+    assert not any(out.iterdir())
+    assert log and all("differs" in line and "epochs" in line for line in log), log
 
 
 def test_a_mismatch_names_the_differing_field(tmp_path):

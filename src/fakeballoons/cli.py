@@ -219,9 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N",
                    help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--transfer", choices=TRANSFER_MODES, help="what pretraining carries over")
-    p.add_argument("--reuse-pretraining", metavar="EXPDIR",
-                   help="use the finished pretraining runs of another experiment directory where they are "
-                        "identical to this experiment's (pretrain once, transfer to several datasets)")
+    reuse = p.add_mutually_exclusive_group()
+    reuse.add_argument("--reuse-pretraining", metavar="EXPDIR",
+                       help="use the finished pretraining runs of another experiment directory where they are "
+                            "identical to this experiment's (pretrain once, transfer to several datasets)")
+    reuse.add_argument("--reuse", metavar="EXPDIR",
+                       help="likewise for every run that starts from nothing: the pretraining runs and the "
+                            "scratch arms (compare pretraining designs against scratch runs trained once)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 

@@ -149,7 +149,7 @@ def cmd_experiment(args) -> int:
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
     try:
         path = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log,
-                              reuse=args.reuse_pretraining)
+                              reuse=args.reuse or args.reuse_pretraining, reuse_scratch=args.reuse is not None)
     except TrainingDiverged as exc:
         print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
         return 1

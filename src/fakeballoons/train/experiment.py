@@ -236,18 +236,27 @@ def check_experiment(record: ExperimentRun) -> list[Job]:
     return jobs
 
 
-def reuse_pretraining(out: Path, jobs: list[Job], source: Path, log=print) -> None:
-    """Link ``out/pretrain-ARM`` to ``source/pretrain-ARM`` for every pretraining run that ``source``
-    (another experiment directory) has finished with exactly this run's configuration: pretraining
-    is done once and shared by experiments on several downstream datasets."""
+def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: bool = False) -> None:
+    """Link ``out/NAME`` to ``source/NAME`` for every run that ``source`` (another experiment
+    directory) has finished with exactly this run's configuration: its pretraining runs, and with
+    ``scratch`` also every other run that starts from nothing (the scratch arms of a transfer
+    experiment, the training runs of a sweep), so that a run is done once and shared by experiments
+    that differ elsewhere (another downstream dataset, another pretraining length). A run that starts
+    from a model (a pretrained arm, a cross-evaluation) is never taken: its model is this
+    experiment's own."""
     for job in jobs:
-        if not job.name.startswith("pretrain-") or (out / job.name).exists() or (out / job.name).is_symlink():
+        if job.run.init is not None or not (scratch or job.name.startswith("pretrain-")):
+            continue
+        if (out / job.name).exists() or (out / job.name).is_symlink():
             continue
         there = source / job.name
         if not finished(there, job.run.train.epochs):
             log(f"{job.name}: not finished in {source}; trained here")
             continue
-        why = job.run.difference(read_run_config(RunDir(there)))
+        theirs = read_run_config(RunDir(there))
+        # Every field counts, the number of epochs too (a longer run is not this one: its schedule
+        # differs); what a model carries over means nothing to a run that starts from none.
+        why = difference(dataclasses.replace(job.run, transfer=theirs.transfer), theirs)
         if why:
             log(f"{job.name}: {source}'s differs ({why}); trained here")
             continue
@@ -262,17 +271,20 @@ def reuse_pretraining(out: Path, jobs: list[Job], source: Path, log=print) -> No
 
 
 def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, int] = (0, 1),
-                   progress: bool = True, log=print, reuse: str | Path | None = None) -> Path | None:
+                   progress: bool = True, log=print, reuse: str | Path | None = None,
+                   reuse_scratch: bool = False) -> Path | None:
     """Run (or finish) this shard's runs of the experiment in ``out``; once every run is finished,
     write the report and return its path (else None: other shards, or a later call, finish it).
-    ``reuse``: another experiment directory whose finished, identical pretraining runs are used."""
+    ``reuse``: another experiment directory whose finished, identical pretraining runs (with
+    ``reuse_scratch``, also runs from scratch) are used (:func:`reuse_runs`)."""
     out = Path(out)
     jobs = check_experiment(record)
     if reuse is not None and not (Path(reuse) / "experiment.json").is_file():
-        raise UserError(f"--reuse-pretraining {reuse}: not an experiment directory (no experiment.json)")
+        flag = "--reuse" if reuse_scratch else "--reuse-pretraining"
+        raise UserError(f"{flag} {reuse}: not an experiment directory (no experiment.json)")
     _open_experiment_dir(out, record)
     if reuse is not None:
-        reuse_pretraining(out, jobs, Path(reuse), log)
+        reuse_runs(out, jobs, Path(reuse), log, scratch=reuse_scratch)
     index, count = shard
     for j, job in enumerate(jobs):
         if j % count != index:
