@@ -84,8 +84,8 @@ def test_experiment_refuses_other_settings_and_bad_inputs(tmp_path, toy_preset, 
     down = f"folder:{tmp_path / 'down'}"
     code, _, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 1])
     assert code == 0, err
-    code, _, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 3])
-    assert code == 2 and "other settings" in err and err.count("\n") == 1
+    code, _, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 1, "--transfer", "backbone"])
+    assert code == 2 and "other settings" in err and "transfer" in err and err.count("\n") == 1
     # made by a version before --bn-momentum existed: the same settings, and finished
     record = json.loads((tmp_path / "exp" / "experiment.json").read_text())
     for arm in ("pretrain", "downstream"):
@@ -93,6 +93,17 @@ def test_experiment_refuses_other_settings_and_bad_inputs(tmp_path, toy_preset, 
     (tmp_path / "exp" / "experiment.json").write_text(json.dumps(record))
     code, out, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 1])
     assert code == 0 and "other settings" not in err, err
+    # more seeds grow the experiment in place: only the new seed's runs are trained
+    seed0 = sorted(p.name for p in (tmp_path / "exp").iterdir() if p.name.endswith("-seed0"))
+    mtimes = {n: (tmp_path / "exp" / n / "last.pt").stat().st_mtime_ns for n in seed0}
+    code, _, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 2])
+    assert code == 0, err
+    assert {n: (tmp_path / "exp" / n / "last.pt").stat().st_mtime_ns for n in seed0} == mtimes
+    assert all((tmp_path / "exp" / n.replace("seed0", "seed1") / "last.pt").exists() for n in seed0)
+    assert "-seed1 |" in (tmp_path / "exp" / "report.md").read_text()
+    # fewer seeds than the directory holds would leave runs out of its report: refused
+    code, _, err = cli([*base, "--data", down, "--classes", 3, "--seeds", 1])
+    assert code == 2 and "seeds is 2 there, 1 here" in err and err.count("\n") == 1
     code, _, err = cli(["experiment", "--out", tmp_path / "e2", "--data", f"coco:{tmp_path / 'missing'}", "--quiet",
                         "--preset", toy_preset])
     assert code == 2 and "COCO root not found" in err

@@ -198,7 +198,9 @@ def _open_experiment_dir(out: Path, record: ExperimentRun) -> None:
             old = ExperimentRun.from_dict(formats.read_json(path, "experiment record"))
         except ConfigError as exc:
             raise UserError(f"{path} is not a fakeballoons experiment record ({exc})") from None
-        why = difference(record, old)
+        # more seeds than before add runs (the finished ones stay valid); fewer would orphan runs
+        more_seeds = record.experiment.seeds >= old.experiment.seeds
+        why = difference(record, old, ignore=("experiment.seeds",) if more_seeds else ())
         if why:
             raise UserError(f"{out} holds an experiment with other settings ({why}); use the same options "
                             "or a new directory")
