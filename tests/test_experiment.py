@@ -127,6 +127,25 @@ def test_t_interval_and_presets():
     assert dataclasses.replace(long, pretrain=short.pretrain) == short  # nothing else differs
 
 
+def test_a_pretrained_arm_may_have_its_own_downstream_recipe(tmp_path):
+    """An arm's "downstream" (e.g. its own fine-tuning learning rate) is its pretrained arm's recipe
+    at every seed; the scratch arm keeps the experiment's; other arms are untouched."""
+    from fakeballoons.data.sources import DataConfig
+
+    preset = tmp_path / "own-lr.json"
+    preset.write_text(json.dumps({"base": "transfer", "arms": [
+        {"name": "fast", "scene": "report", "downstream": {"base": "real", "lr": 0.016, "warmup_epochs": 1.0}},
+        {"name": "plain", "scene": "report"}]}))
+    exp = experiment.load_experiment_preset(str(preset))
+    jobs = {j.name: j.run.train for j in experiment.plan(experiment.ExperimentRun(exp, DataConfig("synthetic")))}
+    real = experiment.load_experiment_preset("transfer").downstream
+    for seed in range(3):
+        assert jobs[f"downstream-fast-seed{seed}"] == dataclasses.replace(real, lr=0.016, warmup_epochs=1.0,
+                                                                           seed=seed)
+        assert jobs[f"downstream-baseline-seed{seed}"] == jobs[f"downstream-plain-seed{seed}"]
+        assert jobs[f"downstream-baseline-seed{seed}"] == dataclasses.replace(real, seed=seed)
+
+
 SWEEP = {"kind": "sweep", "pretrain": {**TOY, "epochs": 2}, "seeds": 2, "reference": "plain",
          "arms": [{"name": "plain", "scene": "report"},
                   {"name": "flat", "scene": {"base": "report", "texture": "none"}, "cue": "texture"},
@@ -215,6 +234,7 @@ def test_the_reports_design_with_named_arms_gives_the_same_runs(tmp_path, cli):
     ({"arms": [{"name": "baseline"}]}, "'baseline' is the arm without pretraining"),
     ({"reference": "nope"}, "'reference': must name an arm"),
     ({"kind": "grid"}, "'kind': must be one of"),
+    ({"arms": [{"name": "a", "downstream": {"lr": 0.01}}]}, "'arms[0].downstream': only a transfer experiment"),
 ])
 def test_bad_sweep_presets_exit_2_naming_the_problem(tmp_path, cli, change, message):
     preset = tmp_path / "bad.json"

@@ -47,6 +47,8 @@ class Arm:
     scene: SceneConfig = field(default_factory=SceneConfig)
     cue: str = ""  # e.g. "texture": what this arm takes away from the reference's scenes
     train: TrainConfig | None = None  # default: the experiment's pretrain recipe
+    downstream: TrainConfig | None = None  # transfer: its pretrained arm's downstream recipe (default:
+    # the experiment's, which the scratch arm uses), e.g. a fine-tuning learning rate of its own
 
 
 _REPORT_ARMS = (Arm("perlin", SceneConfig(noise="perlin")), Arm("sc", SceneConfig(noise="sc")))
@@ -81,6 +83,9 @@ class ExperimentConfig:
             if arm.name == BASELINE:
                 raise ConfigError(f"arms[{i}].name", f"{BASELINE!r} is the arm without pretraining; "
                                                      "choose another name")
+            if arm.downstream is not None and self.kind != "transfer":
+                raise ConfigError(f"arms[{i}].downstream", "only a transfer experiment trains downstream; "
+                                                           "remove it")
             seen.add(arm.name)
         if self.seeds < 1:
             raise ConfigError("seeds", f"must be >= 1, got {self.seeds}")
@@ -94,6 +99,11 @@ class ExperimentConfig:
 
     def recipe(self, arm: Arm) -> TrainConfig:
         return arm.train or self.pretrain
+
+    def downstream_recipe(self, name: str) -> TrainConfig:
+        """The downstream recipe of a downstream arm (``baseline`` or an arm's name)."""
+        arm = next((a for a in self.arms if a.name == name), None)
+        return (arm.downstream if arm is not None else None) or self.downstream
 
     @property
     def reference_arm(self) -> str:
@@ -152,8 +162,8 @@ def plan(record: ExperimentRun) -> list[Job]:
             jobs.append(Job(f"pretrain-{arm.name}", RunConfig(DataConfig("synthetic", scene=arm.scene),
                                                               exp.recipe(arm), device=device)))
         for seed in range(exp.seeds):
-            cfg = dataclasses.replace(exp.downstream, seed=seed)
             for name in exp.downstream_arms:
+                cfg = dataclasses.replace(exp.downstream_recipe(name), seed=seed)
                 init = None if name == BASELINE else f"pretrain-{name}/last.pt"
                 jobs.append(Job(f"downstream-{name}-seed{seed}",
                                 RunConfig(record.downstream, cfg, init=init, transfer=exp.transfer, device=device),
