@@ -122,9 +122,10 @@ def test_t_interval_and_presets():
     assert t_interval([1.0]) is None
     assert experiment.load_experiment_preset("quick-folder").seeds == 2
     assert experiment.load_experiment_preset("paper-coco").downstream.num_train == 1000
-    short, long = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-80k"))
-    assert (short.pretrain.num_train, long.pretrain.num_train) == (20000, 80000)
+    short, long, longer = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-80k", "transfer-160k"))
+    assert (short.pretrain.num_train, long.pretrain.num_train, longer.pretrain.num_train) == (20000, 80000, 160000)
     assert dataclasses.replace(long, pretrain=short.pretrain) == short  # nothing else differs
+    assert dataclasses.replace(longer, pretrain=short.pretrain) == short
 
 
 def test_a_pretrained_arm_may_have_its_own_downstream_recipe(tmp_path):
