@@ -405,9 +405,12 @@ def test_a_longer_run_is_not_reused_as_a_shorter_one(tmp_path):
 def test_a_mismatch_names_the_differing_field(tmp_path):
     from fakeballoons.train.experiment import ExperimentConfig, ExperimentRun, _open_experiment_dir
 
-    _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=1)))
-    with pytest.raises(UserError, match="experiment.seeds is 1 there, 3 here"):
-        _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=3)))
+    _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=3)))
+    with pytest.raises(UserError, match="experiment.seeds is 3 there, 1 here"):
+        _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=1)))
+    with pytest.raises(UserError, match='experiment.reference is "" there, "sc" here'):
+        _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=3, reference="sc")))
+    _open_experiment_dir(tmp_path / "exp", ExperimentRun(ExperimentConfig(kind="sweep", seeds=4)))  # grows
 
 
 def test_nothing_is_written_before_the_whole_experiment_is_checked(tmp_path, cli):
