@@ -343,7 +343,7 @@ def _finished_source(tmp_path, jobs, epochs=None):
     config, as train writes them), with ``epochs`` instead of each run's own where given."""
     import torch
 
-    from fakeballoons.data import formats
+    from fakeballoons.train.loop import RunDir, write_run_config
 
     source = tmp_path / "source"
     for job in jobs:
@@ -352,7 +352,7 @@ def _finished_source(tmp_path, jobs, epochs=None):
                 job.run, train=dataclasses.replace(job.run.train, epochs=epochs))
             (source / job.name).mkdir(parents=True)
             torch.save({"epoch": run.train.epochs}, source / job.name / "last.pt")
-            formats.write_atomic(source / job.name / "config.json", formats.json_bytes(run.to_dict()))
+            write_run_config(RunDir(source / job.name), run)
     return source
 
 
