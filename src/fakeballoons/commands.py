@@ -139,7 +139,7 @@ def cmd_experiment(args) -> int:
     import dataclasses
 
     from .data.generate import parse_shard
-    from .train.experiment import ExperimentRun, load_experiment_preset, run_experiment
+    from .train.experiment import ExperimentRun, finished, load_experiment_preset, plan, run_experiment
     from .train.loop import TrainingDiverged
 
     exp = load_experiment_preset(args.preset)
@@ -153,8 +153,13 @@ def cmd_experiment(args) -> int:
     except TrainingDiverged as exc:
         print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
         return 1
-    print(f"wrote {path}" if path else f"{args.out}: this shard's runs are done; the report is written when "
-                                       f"all are (or by 'fakeballoons report {args.out}')")
+    if path:
+        print(f"wrote {path}")
+    else:  # say how far the whole experiment is: the rest is other shards' or waits for their models
+        jobs = plan(record)
+        done = sum(finished(Path(args.out) / j.name, j.run.train.epochs) for j in jobs)
+        print(f"{args.out}: {done} of {len(jobs)} runs finished (the others are other shards' or wait for a model "
+              f"not trained yet); the report is written when all are (or by 'fakeballoons report {args.out}')")
     return 0
 
 
