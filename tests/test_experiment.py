@@ -387,6 +387,17 @@ def test_reuse_takes_scratch_arms_too_and_never_a_pretrained_arm(tmp_path):
     out2.mkdir()
     experiment.reuse_runs(out2, backbone, source, lambda msg: None, scratch=True)
     assert {p.name for p in out2.iterdir()} == {"pretrain-a"} | scratch
+    assert {j.run.transfer for j in backbone if j.run.init is None} == {"auto"}  # one spelling for no model
+    assert {j.run.transfer for j in backbone if j.run.init is not None} == {"backbone"}
+    # a scratch run recorded by an older version with the experiment's transfer mode is still this run
+    for name in scratch:
+        config = source / name / "config.json"
+        config.write_text(config.read_text().replace('"transfer": "auto"', '"transfer": "backbone"'))
+        assert '"transfer": "backbone"' in config.read_text()
+    out3 = tmp_path / "out3"
+    out3.mkdir()
+    experiment.reuse_runs(out3, jobs, source, lambda msg: None, scratch=True)
+    assert {p.name for p in out3.iterdir()} == {"pretrain-a"} | scratch
 
 
 def test_a_longer_run_is_not_reused_as_a_shorter_one(tmp_path):

@@ -267,8 +267,8 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
             continue
         theirs = read_run_config(RunDir(there))
         # Every field counts, the number of epochs too (a longer run is not this one: its schedule
-        # differs); what a model carries over means nothing to a run that starts from none.
-        why = difference(dataclasses.replace(job.run, transfer=theirs.transfer), theirs)
+        # differs); `transfer` is the same for every run that starts from no model (RunConfig).
+        why = difference(job.run, theirs)
         if why:
             log(f"{job.name}: {source}'s differs ({why}); trained here")
             continue

@@ -141,6 +141,8 @@ class RunConfig:
     def __post_init__(self):
         _check(self.transfer in TRANSFER_MODES, "transfer",
                f"must be one of {list(TRANSFER_MODES)}, got {self.transfer!r}")
+        if self.init is None:  # what a model carries over means nothing to a run that starts from none:
+            object.__setattr__(self, "transfer", "auto")  # one spelling, so such runs compare equal
         _check(self.device in DEVICES, "device", f"must be one of {list(DEVICES)}, got {self.device!r}")
 
     def to_dict(self) -> dict[str, Any]:
