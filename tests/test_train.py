@@ -96,6 +96,15 @@ def test_init_reproduces_evaluation(trained, tmp_path, cli):
     assert record["counts"]["not_loaded"] == 0 and record["mode"] == "all-matching"
 
 
+def test_transfer_without_init_warns_and_records_auto(tmp_path, cli):
+    """--transfer means nothing to a run from random weights: the user is told, and the run records
+    'auto' (so it equals any other run from scratch, e.g. a scratch arm of another experiment)."""
+    run = tmp_path / "scratch"
+    code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "0", "--transfer", "backbone", *TINY])
+    assert code == 0 and "--transfer backbone does nothing without --init" in err, err
+    assert json.loads((run / "config.json").read_text())["transfer"] == "auto"
+
+
 @pytest.mark.slow
 def test_transfer_auto_reinitialises_the_final_layers(trained):
     from fakeballoons.train.transfer import load_init

@@ -125,6 +125,9 @@ def cmd_train(args) -> int:
         print("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe (FCN-ResNet50 "
               "at 520x520), minutes per batch on a CPU; for a CPU use --preset quick", file=sys.stderr)
     cfg = load_train_preset(args.preset or "paper").with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
+    if args.init is None and args.transfer != "auto":
+        print(f"fakeballoons train: warning: --transfer {args.transfer} does nothing without --init (the run starts "
+              f"from random weights)", file=sys.stderr)
     run = RunConfig(_data_config(args), cfg, init=args.init, transfer=args.transfer, device=args.device)
     try:
         train(run, args.out, resume=args.resume, progress=not args.quiet)
@@ -157,9 +160,12 @@ def cmd_experiment(args) -> int:
         print(f"wrote {path}")
     else:  # say how far the whole experiment is: the rest is other shards' or waits for their models
         jobs = plan(record)
-        done = sum(finished(Path(args.out) / j.name, j.run.train.epochs) for j in jobs)
-        print(f"{args.out}: {done} of {len(jobs)} runs finished (the others are other shards' or wait for a model "
-              f"not trained yet); the report is written when all are (or by 'fakeballoons report {args.out}')")
+        try:
+            done = f"{sum(finished(Path(args.out) / j.name, j.run.train.epochs) for j in jobs)} of {len(jobs)}"
+        except (UserError, OSError):  # another shard's checkpoint being written, or unreadable: that shard's to say
+            done = "not all"
+        print(f"{args.out}: {done} runs finished (the others are other shards' or wait for a model not trained "
+              f"yet); the report is written when all are (or by 'fakeballoons report {args.out}')")
     return 0
 
 

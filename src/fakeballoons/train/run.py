@@ -132,7 +132,8 @@ class RunConfig:
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     init: str | None = None  # checkpoint to initialise from
-    transfer: str = "auto"  # with init: what is carried over (see train/transfer.py)
+    transfer: str = "auto"  # with init: what is carried over (see train/transfer.py); without, always "auto"
+    # (so dataclasses.replace(run_without_init, init=X) needs transfer=... given too)
     device: str = "cpu"
 
     #: Fields that may change when a run is resumed: more epochs continue it.
@@ -141,7 +142,7 @@ class RunConfig:
     def __post_init__(self):
         _check(self.transfer in TRANSFER_MODES, "transfer",
                f"must be one of {list(TRANSFER_MODES)}, got {self.transfer!r}")
-        if self.init is None:  # what a model carries over means nothing to a run that starts from none:
+        if not self.init:  # what a model carries over means nothing to a run that starts from none:
             object.__setattr__(self, "transfer", "auto")  # one spelling, so such runs compare equal
         _check(self.device in DEVICES, "device", f"must be one of {list(DEVICES)}, got {self.device!r}")
 
