@@ -415,7 +415,7 @@ def test_a_longer_run_is_not_reused_as_a_shorter_one(tmp_path):
     log = []
     experiment.reuse_runs(out, jobs, source, log.append, scratch=True)
     assert not any(out.iterdir())
-    assert log and all("differs" in line and "epochs" in line for line in log), log
+    assert log and all("differs" in line and "epochs" in line and "not linked" in line for line in log), log
 
 
 def test_a_mismatch_names_the_differing_field(tmp_path):
@@ -440,3 +440,23 @@ def test_nothing_is_written_before_the_whole_experiment_is_checked(tmp_path, cli
                         "--classes", 2, "--quiet"])
     assert code == 2 and err.count("\n") == 1 and "valannot/a.png: mask size (8, 9)" in err
     assert not (tmp_path / "exp").exists()
+
+
+def test_the_configurations_in_docs_transfer_still_load():
+    """docs/transfer.md gives commands with these files: each must stay a valid experiment or scene."""
+    from pathlib import Path
+
+    from fakeballoons.codec import load_preset
+    from fakeballoons.config import SceneConfig
+
+    files = sorted((Path(__file__).resolve().parents[1] / "docs" / "transfer").glob("*.json"))
+    assert len(files) >= 3
+    for path in files:
+        if "arms" in json.loads(path.read_text()) or path.name.startswith("transfer"):
+            exp = experiment.load_experiment_preset(str(path))
+            assert exp.kind == "transfer" and exp.seeds >= 1, path.name
+        else:
+            assert load_preset(SceneConfig, str(path), "scene").num_classes >= 2, path.name
+    many = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-many.json"))
+    assert many.arms[0].scene.num_classes == 64 and many.pretrain == experiment.load_experiment_preset(
+        "transfer-80k").pretrain

@@ -263,14 +263,14 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
             continue
         there = source / job.name
         if not finished(there, job.run.train.epochs):
-            log(f"{job.name}: not finished in {source}; trained here")
+            log(f"{job.name}: not finished in {source}; not linked (this experiment trains its own)")
             continue
         theirs = read_run_config(RunDir(there))
         # Every field counts, the number of epochs too (a longer run is not this one: its schedule
         # differs); `transfer` is the same for every run that starts from no model (RunConfig).
         why = difference(job.run, theirs)
         if why:
-            log(f"{job.name}: {source}'s differs ({why}); trained here")
+            log(f"{job.name}: {source}'s differs ({why}); not linked (this experiment trains its own)")
             continue
         link, target = out / job.name, there.resolve()
         try:
