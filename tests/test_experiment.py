@@ -460,3 +460,35 @@ def test_the_configurations_in_docs_transfer_still_load():
     many = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-many.json"))
     t80 = experiment.load_experiment_preset("transfer-80k")
     assert many.arms[0].scene.num_classes == 64 and dataclasses.replace(many, arms=t80.arms) == t80
+
+
+def test_a_link_to_a_removed_run_is_replaced(tmp_path, monkeypatch):
+    """A reused run whose directory was removed from the other experiment leaves a link leading
+    nowhere: the next call removes it and links the run again from a source that has it, or trains
+    it here (it used to stay, and training into it failed)."""
+    from fakeballoons.data.sources import DataConfig
+
+    design = experiment.ExperimentConfig(kind="transfer", seeds=1, arms=(experiment.Arm("a"),))
+    record = experiment.ExperimentRun(design, downstream=DataConfig("synthetic"))
+    jobs = experiment.plan(record)
+    source = _finished_source(tmp_path, jobs)
+    out = tmp_path / "out"
+    out.mkdir()
+    experiment.reuse_runs(out, jobs, source, lambda msg: None)
+    assert (out / "pretrain-a").is_symlink() and (out / "pretrain-a").exists()
+    moved = source.rename(tmp_path / "moved")
+    assert (out / "pretrain-a").is_symlink() and not (out / "pretrain-a").exists()
+    log = []
+    experiment.reuse_runs(out, jobs, moved, log.append)
+    assert (out / "pretrain-a").resolve() == (moved / "pretrain-a").resolve()
+    assert log[0].startswith("pretrain-a: its link to ") and log[0].endswith("removed the link"), log
+    assert log[1] == f"pretrain-a: reused from {moved / 'pretrain-a'}"
+    # Without a source to link it from, the run loop removes the link and trains the run itself.
+    moved.rename(tmp_path / "gone")
+    trained = []
+    monkeypatch.setattr(experiment, "_open_experiment_dir", lambda out, record: None)
+    monkeypatch.setattr(experiment, "train", lambda run, path, **kw: trained.append(path.is_symlink() or path.name))
+    log.clear()
+    experiment.run_experiment(out, record, shard=(0, len(jobs)), log=log.append)
+    assert trained == ["pretrain-a"] and not (out / "pretrain-a").is_symlink(), (trained, log)
+    assert "removed the link" in log[0] and log[1] == "pretrain-a: training", log

@@ -19,6 +19,7 @@ inline overrides of a preset (``{"base": "report", "texture": "none"}``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,6 +260,7 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
     for job in jobs:
         if job.run.init is not None or not (scratch or job.name.startswith("pretrain-")):
             continue
+        _drop_dangling_link(out / job.name, log)
         if (out / job.name).exists() or (out / job.name).is_symlink():
             continue
         there = source / job.name
@@ -282,6 +284,16 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
         log(f"{job.name}: reused from {there}")
 
 
+def _drop_dangling_link(path: Path, log) -> None:
+    """Remove ``path`` where it is a link (made by ``reuse_runs``) to a run that no longer exists, so
+    that the run is linked again or trained here instead of failing to be created; a link removed
+    by another shard meanwhile is fine."""
+    if path.is_symlink() and not path.exists():
+        log(f"{path.name}: its link to {os.readlink(path)} leads nowhere (that run was removed); "
+            "removed the link")
+        path.unlink(missing_ok=True)
+
+
 def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, int] = (0, 1),
                    progress: bool = True, log=print, reuse: str | Path | None = None,
                    reuse_scratch: bool = False) -> Path | None:
@@ -302,6 +314,7 @@ def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, 
         if j % count != index:
             continue
         path = out / job.name
+        _drop_dangling_link(path, log)
         if finished(path, job.run.train.epochs):
             log(f"{job.name}: finished, skipped")
             continue
