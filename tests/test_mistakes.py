@@ -226,6 +226,7 @@ CASES = {
                                                   "--epochs", "0"],
     "train: existing run without --resume": lambda t: train_argv(run_dir(t, checkpoint=True)),
     "train: resume of nothing": lambda t: [*train_argv(t / "run"), "--resume"],
+    "train: init an empty path": lambda t: train_argv(t / "run", "--init", ""),
     "train: init a directory": lambda t: train_argv(t / "run", "--init", (t / "d").mkdir() or t / "d"),
     "train: init a text file": lambda t: train_argv(t / "run", "--init", write(t / "x.pt", "hello")),
     "train: init a list of numbers": lambda t: train_argv(t / "run", "--init", (

@@ -125,6 +125,9 @@ def cmd_train(args) -> int:
         print("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe (FCN-ResNet50 "
               "at 520x520), minutes per batch on a CPU; for a CPU use --preset quick", file=sys.stderr)
     cfg = load_train_preset(args.preset or "paper").with_changes(**{k: getattr(args, k) for k in _TRAIN_FLAGS})
+    if args.init is not None and not args.init.strip():
+        raise UserError("--init: empty path; give the checkpoint to start from, or leave --init out to start "
+                        "from random weights")
     if args.init is None and args.transfer != "auto":
         print(f"fakeballoons train: warning: --transfer {args.transfer} does nothing without --init (the run starts "
               f"from random weights)", file=sys.stderr)
