@@ -289,8 +289,11 @@ def _drop_dangling_link(path: Path, log) -> None:
     that the run is linked again or trained here instead of failing to be created; a link removed
     by another shard meanwhile is fine."""
     if path.is_symlink() and not path.exists():
-        log(f"{path.name}: its link to {os.readlink(path)} leads nowhere (that run was removed); "
-            "removed the link")
+        try:
+            target = os.readlink(path)
+        except OSError:  # another shard removed it meanwhile
+            return
+        log(f"{path.name}: its link to {target} leads nowhere (that run was removed); removed the link")
         path.unlink(missing_ok=True)
 
 
