@@ -460,6 +460,11 @@ def test_the_configurations_in_docs_transfer_still_load():
     many = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-many.json"))
     t80 = experiment.load_experiment_preset("transfer-80k")
     assert many.arms[0].scene.num_classes == 64 and dataclasses.replace(many, arms=t80.arms) == t80
+    for name in ("80k", "160k"):  # the 64x64 pretraining differs from its preset in the scenes' size only
+        small = experiment.load_experiment_preset(str(files[0].parent / f"transfer-{name}-64px.json"))
+        big = experiment.load_experiment_preset(f"transfer-{name}")
+        assert (small.pretrain.size, big.pretrain.size) == (64, 128)
+        assert dataclasses.replace(small, pretrain=dataclasses.replace(small.pretrain, size=128)) == big
 
 
 def test_a_link_to_a_removed_run_is_replaced(tmp_path, monkeypatch):
