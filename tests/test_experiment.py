@@ -497,3 +497,104 @@ def test_a_link_to_a_removed_run_is_replaced(tmp_path, monkeypatch):
     experiment.run_experiment(out, record, shard=(0, len(jobs)), log=log.append)
     assert trained == ["pretrain-a"] and not (out / "pretrain-a").is_symlink(), (trained, log)
     assert "removed the link" in log[0] and log[1] == "pretrain-a: training", log
+
+
+def test_an_arm_continues_an_earlier_arms_pretraining(tmp_path, cli, monkeypatch):
+    """``continues``: the arm's pretraining starts from the earlier arm's model (every matching
+    tensor, the classifier too) on new scenes (that arm's seed + 1) and waits for it; its downstream
+    arm starts from the continued model. Toy size, end to end."""
+    toy_pre = {**TOY, "seed": 3}
+    preset = tmp_path / "chain.json"
+    preset.write_text(json.dumps({"base": "transfer", "downstream": TOY, "seeds": 1, "pretrain": toy_pre, "arms": [
+        {"name": "short", "scene": "report"},
+        {"name": "long", "scene": "report", "continues": "short", "train": {**toy_pre, "num_train": 12}}]}))
+    from fakeballoons.data.sources import DataConfig
+
+    exp = experiment.load_experiment_preset(str(preset))
+    jobs = {j.name: j for j in experiment.plan(experiment.ExperimentRun(exp, DataConfig("synthetic")))}
+    first, second = jobs["pretrain-short"].run, jobs["pretrain-long"].run
+    assert (first.init, first.transfer, first.train.seed, jobs["pretrain-short"].needs) == (None, "auto", 3, ())
+    assert (second.init, second.transfer, second.train.seed, jobs["pretrain-long"].needs) == (
+        "pretrain-short/last.pt", "all-matching", 4, ("pretrain-short",))
+    assert (second.train.num_train, first.train.num_train) == (12, 8)  # the arm's own recipe
+    assert jobs["downstream-long-seed0"].run.init == "pretrain-long/last.pt"
+    folder_dataset(tmp_path / "down")
+    log = []
+    real_train = experiment.train
+    monkeypatch.setattr(experiment, "train", lambda *a, **kw: (log.append(a[1].name), real_train(*a, **kw))[1])
+    args = ["experiment", "--preset", preset, "--data", f"folder:{tmp_path / 'down'}", "--classes", 3,
+            "--out", tmp_path / "exp", "--quiet"]
+    code, _, err = cli([*args, "--shard", "1/5"])  # pretrain-long alone: its input is not there yet
+    assert code == 0 and log == [], err
+    code, _, err = cli(args)
+    assert code == 0, err
+    assert log == ["pretrain-short", "pretrain-long", "downstream-baseline-seed0", "downstream-short-seed0",
+                   "downstream-long-seed0"]
+    record = json.loads((tmp_path / "exp" / "pretrain-long" / "transfer.json").read_text())
+    assert record["checkpoint"].endswith("pretrain-short/last.pt")
+    assert record["mode"] == "all-matching" and record["not_loaded"] == {} and record["counts"]["loaded"] > 0
+    assert "| long |" in (tmp_path / "exp" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("arms, message", [
+    ([{"name": "a", "continues": "b"}, {"name": "b"}], "must name an arm listed before it"),
+    ([{"name": "a", "continues": "a"}], "must name an arm listed before it"),
+])
+def test_continues_must_name_an_earlier_arm(arms, message):
+    from fakeballoons.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        experiment.ExperimentConfig(kind="transfer", arms=tuple(experiment.Arm(**a) for a in arms))
+    with pytest.raises(ConfigError, match="only a transfer experiment continues"):
+        experiment.ExperimentConfig(kind="sweep", arms=(experiment.Arm("a"), experiment.Arm("b", continues="a")))
+
+
+def test_a_continued_pretraining_is_reused_only_with_the_run_it_continues(tmp_path):
+    """--reuse-pretraining links a continued pretraining when the run it continued is the source's
+    too (whatever path the source's run recorded for its init); where this experiment trains the
+    first pretraining itself, the continued one is its own as well."""
+    import torch
+
+    from fakeballoons.data.sources import DataConfig
+    from fakeballoons.train.loop import RunDir, write_run_config
+
+    design = experiment.ExperimentConfig(kind="transfer", seeds=1, arms=(
+        experiment.Arm("a"), experiment.Arm("b", continues="a")))
+    jobs = experiment.plan(experiment.ExperimentRun(design, downstream=DataConfig("synthetic")))
+    source = _finished_source(tmp_path, jobs)
+    cont = next(j for j in jobs if j.name == "pretrain-b")
+    (source / "pretrain-b").mkdir()
+    torch.save({"epoch": cont.run.train.epochs}, source / "pretrain-b" / "last.pt")
+    write_run_config(RunDir(source / "pretrain-b"), dataclasses.replace(cont.run, init=f"{source}/pretrain-a/last.pt"))
+    out = tmp_path / "out"
+    out.mkdir()
+    experiment.reuse_runs(out, jobs, source, lambda msg: None)
+    assert {p.name for p in out.iterdir()} == {"pretrain-a", "pretrain-b"}
+    assert (out / "pretrain-b").resolve() == (source / "pretrain-b").resolve()
+    own = tmp_path / "own"
+    (own / "pretrain-a").mkdir(parents=True)  # trained here: pretrain-b continues another model
+    experiment.reuse_runs(own, jobs, source, lambda msg: None)
+    assert {p.name for p in own.iterdir()} == {"pretrain-a"} and not (own / "pretrain-a").is_symlink()
+    # a source whose continued run started from another model is not this run
+    write_run_config(RunDir(source / "pretrain-b"), dataclasses.replace(cont.run, init="elsewhere/model.pt"))
+    other, log = tmp_path / "other", []
+    other.mkdir()
+    experiment.reuse_runs(other, jobs, source, log.append)
+    assert {p.name for p in other.iterdir()} == {"pretrain-a"} and any("init" in m and "not linked" in m for m in log)
+
+
+def test_the_240k_preset_is_the_160k_pretraining_continued_and_nothing_else():
+    """transfer-240k: transfer-160k's pretraining, then 80,000 more scenes with the same recipe
+    (seed 1: new scenes), both pretrained arms fine-tuned at 4e-3, the scratch arm as before."""
+    from fakeballoons.data.sources import DataConfig
+
+    t160, t240 = (experiment.load_experiment_preset(n) for n in ("transfer-160k", "transfer-240k"))
+    assert dataclasses.replace(t240, arms=t160.arms) == t160  # the scratch arm, seeds, pretraining unchanged
+    first, second = t240.arms
+    assert (first.name, first.scene, first.continues) == (t160.arms[0].name, t160.arms[0].scene, "")
+    assert (second.continues, second.scene) == (first.name, first.scene)
+    assert t240.recipe(second) == dataclasses.replace(t160.pretrain, num_train=80000)
+    for arm in t240.arms:
+        assert t240.downstream_recipe(arm.name) == dataclasses.replace(t160.downstream, lr=0.004)
+    jobs = {j.name: j.run for j in experiment.plan(experiment.ExperimentRun(t240, DataConfig("synthetic")))}
+    assert jobs["pretrain-perlin-nuisance-240k"].train.seed == jobs["pretrain-perlin-nuisance"].train.seed + 1

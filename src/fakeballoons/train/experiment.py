@@ -3,6 +3,8 @@
 - ``transfer`` (the report's design): pretrain a model on each arm's scenes (``pretrain-{arm}``,
   seed 0), then train the downstream task from random initialisation (``baseline``) and from each
   pretrained model, every downstream arm repeated for seeds 0..S-1 (``downstream-{arm}-seed{s}``).
+  An arm may continue an earlier arm's pretraining (``continues``: that model trained on, on new
+  scenes), so that one experiment holds a shorter and a longer pretraining.
 - ``sweep`` (synthetic tasks, no downstream): train one model per arm on its own scenes rendered
   on the fly (``train-{arm}-seed{s}``), then evaluate it on every other arm's validation scenes
   (``cross-{a}-on-{b}-seed{s}``): what does a model trained without texture do on textured
@@ -50,6 +52,8 @@ class Arm:
     train: TrainConfig | None = None  # default: the experiment's pretrain recipe
     downstream: TrainConfig | None = None  # transfer: its pretrained arm's downstream recipe (default:
     # the experiment's, which the scratch arm uses), e.g. a fine-tuning learning rate of its own
+    continues: str = ""  # transfer: an earlier arm whose pretrained model this arm's pretraining starts
+    # from (every matching tensor), on this arm's scenes with that arm's pretraining seed + 1 (new scenes)
 
 
 _REPORT_ARMS = (Arm("perlin", SceneConfig(noise="perlin")), Arm("sc", SceneConfig(noise="sc")))
@@ -87,6 +91,12 @@ class ExperimentConfig:
             if arm.downstream is not None and self.kind != "transfer":
                 raise ConfigError(f"arms[{i}].downstream", "only a transfer experiment trains downstream; "
                                                            "remove it")
+            if arm.continues and self.kind != "transfer":
+                raise ConfigError(f"arms[{i}].continues", "only a transfer experiment continues a pretraining; "
+                                                          "remove it")
+            if arm.continues and arm.continues not in seen:
+                raise ConfigError(f"arms[{i}].continues", f"must name an arm listed before it, one of "
+                                                          f"{sorted(seen)}; got {arm.continues!r}")
             seen.add(arm.name)
         if self.seeds < 1:
             raise ConfigError("seeds", f"must be >= 1, got {self.seeds}")
@@ -159,9 +169,16 @@ def plan(record: ExperimentRun) -> list[Job]:
     exp, device = record.experiment, record.device
     jobs = []
     if exp.kind == "transfer":
+        seeds = {}
         for arm in exp.arms:
-            jobs.append(Job(f"pretrain-{arm.name}", RunConfig(DataConfig("synthetic", scene=arm.scene),
-                                                              exp.recipe(arm), device=device)))
+            cfg, init, needs = exp.recipe(arm), None, ()
+            if arm.continues:  # the earlier arm's model, trained on, never on a scene it has seen
+                cfg = dataclasses.replace(cfg, seed=seeds[arm.continues] + 1)
+                init, needs = f"pretrain-{arm.continues}/last.pt", (f"pretrain-{arm.continues}",)
+            seeds[arm.name] = cfg.seed
+            jobs.append(Job(f"pretrain-{arm.name}", RunConfig(DataConfig("synthetic", scene=arm.scene), cfg, init=init,
+                                                              transfer="all-matching" if init else "auto",
+                                                              device=device), needs))
         for seed in range(exp.seeds):
             for name in exp.downstream_arms:
                 cfg = dataclasses.replace(exp.downstream_recipe(name), seed=seed)
@@ -256,9 +273,14 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
     experiment, the training runs of a sweep), so that a run is done once and shared by experiments
     that differ elsewhere (another downstream dataset, another pretraining length). A run that starts
     from a model (a pretrained arm, a cross-evaluation) is never taken: its model is this
-    experiment's own."""
+    experiment's own; except a pretraining that continues another arm's (``continues``), taken
+    where the run it continues is the source's too (linked just before it)."""
     for job in jobs:
-        if job.run.init is not None or not (scratch or job.name.startswith("pretrain-")):
+        if job.run.init is None:
+            if not (scratch or job.name.startswith("pretrain-")):
+                continue
+        elif not (job.name.startswith("pretrain-")
+                  and all((out / n).resolve() == (source / n).resolve() for n in job.needs)):
             continue
         _drop_dangling_link(out / job.name, log)
         if (out / job.name).exists() or (out / job.name).is_symlink():
@@ -268,6 +290,9 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
             log(f"{job.name}: not finished in {source}; not linked (this experiment trains its own)")
             continue
         theirs = read_run_config(RunDir(there))
+        if job.run.init is not None and theirs.init is not None and \
+                Path(theirs.init).parts[-2:] == Path(job.run.init).parts:
+            theirs = dataclasses.replace(theirs, init=job.run.init)  # recorded as spelt when it ran
         # Every field counts, the number of epochs too (a longer run is not this one: its schedule
         # differs); `transfer` is the same for every run that starts from no model (RunConfig).
         why = difference(job.run, theirs)
