@@ -417,3 +417,19 @@ def test_the_gpu_recipe_on_a_cpu_is_pointed_to_the_quick_preset(tmp_path, monkey
     assert err == ("fakeballoons train: warning: the default preset 'paper' is the report's GPU recipe "
                    "(FCN-ResNet50 at 520x520), minutes per batch on a CPU; for a CPU use --preset quick\n"
                    if warned else "")
+
+
+def test_group_means_average_each_arm_over_the_epochs_all_its_runs_have():
+    from fakeballoons.train.metrics import METRICS
+    from fakeballoons.train.plots import group_means
+
+    def run(values):
+        return [{"epoch": e + 1, "metrics": {m: {"value": v, "low": v, "high": v} for m in METRICS}}
+                for e, v in enumerate(values)]
+
+    runs = [("a0", run([0.1, 0.3, 0.5])), ("a1", run([0.3, 0.5])), ("b0", run([0.2, 0.4, 0.6]))]
+    means = group_means(runs, {"a0": "a", "a1": "a", "b0": "b"})
+    epochs, mean, count = means["a"]
+    assert epochs == [1, 2] and count == 2 and mean["macro_iou"] == pytest.approx([0.2, 0.4])
+    assert means["b"][0] == [1, 2, 3] and means["b"][1]["micro_f1"] == pytest.approx([0.2, 0.4, 0.6])
+    assert list(means) == ["a", "b"]

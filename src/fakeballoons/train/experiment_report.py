@@ -83,7 +83,8 @@ def _transfer(out: Path, record: ExperimentRun, done: set[str]) -> list[str]:
         curves(pre, out / "pretrain_curves.png")
         md += ["", "![pretraining](pretrain_curves.png)"]
     if runs:
-        curves([r for rs in runs.values() for r in rs], out / "downstream_curves.png")
+        curves([r for rs in runs.values() for r in rs], out / "downstream_curves.png",
+               groups={name: arm for arm, rs in runs.items() for name, _ in rs})
         md += ["", "![downstream](downstream_curves.png)"]
     scene_sheets({a.name: a.scene for a in exp.arms}, out / "scenes.png")
     md += ["", "The pretraining scenes of each arm (image beside label map):", "", "![scenes](scenes.png)", ""]
@@ -118,7 +119,8 @@ def _sweep(out: Path, record: ExperimentRun, done: set[str]) -> list[str]:
     md += _cross(out, exp, names, done)
     if runs:
         md += _per_class(out, exp, confusions)
-        curves([r for rs in runs.values() for r in rs], out / "curves.png")
+        curves([r for rs in runs.values() for r in rs], out / "curves.png",
+               groups={name: arm for arm, rs in runs.items() for name, _ in rs})
         md += ["", "## Learning curves", "", "![curves](curves.png)"]
     scene_sheets({a.name: a.scene for a in exp.arms}, out / "scenes.png",
                  size=min(128, exp.pretrain.size))

@@ -26,24 +26,52 @@ def _save(fig, path: Path) -> None:
     _pyplot().close(fig)
 
 
-def curves(runs: list[tuple[str, list[dict]]], path: Path) -> None:
-    """One panel per metric, each run a line with its 95% band, epochs on the x axis."""
+def curves(runs: list[tuple[str, list[dict]]], path: Path, groups: dict[str, str] | None = None) -> None:
+    """One panel per metric, epochs on the x axis. Without ``groups``, each run a line with its 95%
+    band. With ``groups`` (run name -> arm), one colour per arm: each run a thin line and the arm's
+    mean over its runs a thick one (:func:`group_means`), the y axis fitted to the data, so that
+    arms over several seeds can be told apart."""
     plt = _pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    means = group_means(runs, groups) if groups else {}
+    colour = {g: colours[i % len(colours)] for i, g in enumerate(means)}
     for ax, m in zip(axes.ravel(), METRICS):
         for name, lines in runs:
             ep = [x["epoch"] for x in lines]
-            ax.plot(ep, [x["metrics"][m]["value"] for x in lines], marker="o", ms=3, label=name)
+            values = [x["metrics"][m]["value"] for x in lines]
+            if groups:
+                ax.plot(ep, values, lw=0.8, alpha=0.35, color=colour[groups[name]])
+                continue
+            ax.plot(ep, values, marker="o", ms=3, label=name)
             ax.fill_between(ep, [x["metrics"][m]["low"] for x in lines], [x["metrics"][m]["high"] for x in lines],
                             alpha=0.2)
+        for group, (ep, mean, count) in means.items():
+            ax.plot(ep, mean[m], lw=2.2, color=colour[group], label=f"{group} (mean of {count})")
         ax.set_title(TITLES[m])
-        ax.set_ylim(0, 1)
+        if not groups:
+            ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def group_means(runs: list[tuple[str, list[dict]]], groups: dict[str, str]) -> dict[str, tuple]:
+    """Each group's mean curve over its runs: group -> (epochs, {metric: values}, number of runs),
+    over the epochs that every run of the group has (a run still training shortens its group's)."""
+    members: dict[str, list[list[dict]]] = {}
+    for name, lines in runs:
+        members.setdefault(groups[name], []).append(lines)
+    out = {}
+    for group, runs_of in members.items():
+        epochs = sorted(set.intersection(*({x["epoch"] for x in lines} for lines in runs_of)))
+        by_epoch = [{x["epoch"]: x for x in lines} for lines in runs_of]
+        out[group] = (epochs, {m: [float(np.mean([r[e]["metrics"][m]["value"] for r in by_epoch])) for e in epochs]
+                               for m in METRICS}, len(runs_of))
+    return out
 
 
 def heat_map(matrix: np.ndarray, rows: list[str], columns: list[str], title: str, path: Path) -> None:
