@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -283,6 +284,38 @@ def test_export_backbone_loads_into_torchvision_by_name(trained, tmp_path, cli):
     assert code == 2 and not (tmp_path / "b2.pt").exists() and not (tmp_path / "b2.json").exists()
     code, _, err = cli(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "b3.pt")])
     assert code == 2 and "does not exist" in err
+
+
+def test_export_records_the_runs_a_model_was_trained_on_from(trained, tmp_path):
+    """A model initialised from another checkpoint (a continued pretraining) exports with the runs
+    before it (``made_from``), found where recorded or as a sibling run directory; a chain whose
+    checkpoint is gone ends with the path and why, and a garbled one does not stop the export."""
+    from fakeballoons.train.export import export_backbone
+
+    ckpt = torch.load(trained / "last.pt", weights_only=True)
+    root = tmp_path / "exp"
+
+    def run_from(name, init):
+        (root / name).mkdir(parents=True)
+        torch.save({**ckpt, "config": {**ckpt["config"], "init": init, "transfer": "all-matching"}},
+                   root / name / "last.pt")
+        return root / name
+
+    shutil.copytree(trained, root / "first")
+    second = run_from("second", str(root / "first" / "last.pt"))  # recorded where it is
+    third = run_from("third", "elsewhere/second/last.pt")  # recorded relative to another directory
+    record = export_backbone(third, tmp_path / "b3.pt")
+    assert [m["checkpoint"] for m in record["made_from"]] == [str(second / "last.pt"), str(root / "first" / "last.pt")]
+    assert record["made_from"][1]["run"]["init"] is None and record["made_from"][1]["epoch"] == 2
+    assert json.loads((tmp_path / "b3.json").read_text())["made_from"] == record["made_from"]
+    gone = run_from("gone", str(tmp_path / "removed" / "last.pt"))
+    assert export_backbone(gone, tmp_path / "b4.pt")["made_from"] == [
+        {"checkpoint": str(tmp_path / "removed" / "last.pt"), "missing": "not found (moved or removed)"}]
+    (root / "bad").mkdir()
+    (root / "bad" / "last.pt").write_bytes(b"garbage")
+    chain = export_backbone(run_from("after-bad", str(root / "bad" / "last.pt")), tmp_path / "b5.pt")["made_from"]
+    assert len(chain) == 1 and chain[0]["missing"].startswith("unreadable")
+    assert export_backbone(trained, tmp_path / "b6.pt")["made_from"] == []
 
 
 # --- faults and hostile input (issue 11) ----------------------------------------------------------

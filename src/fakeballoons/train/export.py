@@ -10,7 +10,9 @@ the torchvision classification model the backbone was built from (``resnet50``,
 loads every backbone tensor and leaves only the classification head (``fc`` or ``classifier``)
 at its initial values. The export checks exactly that before it writes. Beside ``OUT`` goes
 ``OUT`` with suffix ``.json``: the torchvision model, the line that loads it, the source
-checkpoint, and the run that made it (data with its scene configuration, training recipe).
+checkpoint, and the run that made it (data with its scene configuration, training recipe), and,
+for a model trained on from another checkpoint (``init``: a pretraining continued, a fine-tuned
+model), the runs before it as far as their checkpoints can still be read (``made_from``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,30 @@ def load_line(path: str, torchvision_model: str) -> str:
             f'strict=False)')
 
 
+def _made_from(init: str | None, source: Path, depth: int = 8) -> list[dict]:
+    """The chain of runs a model was initialised from, newest first: each checkpoint's path and run
+    config, read from the checkpoint (looked for where its run recorded it, then as a sibling run
+    directory of ``source``'s, the layout of an experiment); a link that can no longer be read ends
+    the chain with the path and why."""
+    chain: list[dict] = []
+    while init and len(chain) < depth:
+        recorded = Path(init)
+        candidates = [recorded, source.parent.parent / recorded.parent.name / recorded.name]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            chain.append({"checkpoint": init, "missing": "not found (moved or removed)"})
+            break
+        try:
+            ckpt = formats.load_torch(found, "checkpoint", mmap=True)
+            run = RunConfig.from_dict(ckpt["config"])
+        except Exception as exc:  # noqa: BLE001 - untrusted: whatever is wrong with it ends the chain, said so
+            chain.append({"checkpoint": str(found), "missing": f"unreadable ({str(exc).splitlines()[0][:200]})"})
+            break
+        chain.append({"checkpoint": str(found), "epoch": ckpt.get("epoch"), "run": run.to_dict()})
+        init, source = run.init, found
+    return chain
+
+
 def export_backbone(source: str | Path, out: str | Path) -> dict:
     """Write the backbone of checkpoint ``source`` to ``out`` (and its record to ``out`` .json);
     returns the record."""
@@ -101,6 +127,7 @@ def export_backbone(source: str | Path, out: str | Path) -> dict:
         "epoch": ckpt.get("epoch"),
         "classes": ckpt.get("classes"),
         "run": run.to_dict(),
+        "made_from": _made_from(run.init, path),
     }
     # both files or neither: no weights without their record
     formats.write_files_atomic([(out, weights), (record_path, formats.json_bytes(record, indent=2))])
