@@ -315,6 +315,9 @@ def test_export_records_the_runs_a_model_was_trained_on_from(trained, tmp_path):
     (root / "bad" / "last.pt").write_bytes(b"garbage")
     chain = export_backbone(run_from("after-bad", str(root / "bad" / "last.pt")), tmp_path / "b5.pt")["made_from"]
     assert len(chain) == 1 and chain[0]["missing"].startswith("unreadable")
+    torch.save({"config": {"not": "a run"}}, root / "bad" / "last.pt")  # reads, but holds no run config
+    chain = export_backbone(root / "after-bad", tmp_path / "b7.pt")["made_from"]
+    assert len(chain) == 1 and chain[0]["missing"].startswith("unreadable (")
     assert export_backbone(trained, tmp_path / "b6.pt")["made_from"] == []
 
 

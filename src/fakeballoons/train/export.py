@@ -77,7 +77,8 @@ def _made_from(init: str | None, source: Path, depth: int = 8) -> list[dict]:
             ckpt = formats.load_torch(found, "checkpoint", mmap=True)
             run = RunConfig.from_dict(ckpt["config"])
         except Exception as exc:  # noqa: BLE001 - untrusted: whatever is wrong with it ends the chain, said so
-            chain.append({"checkpoint": str(found), "missing": f"unreadable ({str(exc).splitlines()[0][:200]})"})
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            chain.append({"checkpoint": str(found), "missing": f"unreadable ({why})"})
             break
         chain.append({"checkpoint": str(found), "epoch": ckpt.get("epoch"), "run": run.to_dict()})
         init, source = run.init, found
