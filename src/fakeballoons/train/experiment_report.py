@@ -59,6 +59,12 @@ def _complete(names_by_arm: dict[str, list[str]], done: set[str]) -> dict[str, l
     return {arm: names for arm, names in names_by_arm.items() if names and all(n in done for n in names)}
 
 
+def _arm_curves(runs: dict[str, list], path: Path) -> None:
+    """Learning curves of every run, one colour per arm (``runs``: arm -> its runs)."""
+    curves([r for rs in runs.values() for r in rs], path,
+           groups={name: arm for arm, rs in runs.items() for name, _ in rs})
+
+
 def _transfer(out: Path, record: ExperimentRun, done: set[str]) -> list[str]:
     exp = record.experiment
     pre = [load_run(out / f"pretrain-{a.name}") for a in exp.arms if f"pretrain-{a.name}" in done]
@@ -83,8 +89,7 @@ def _transfer(out: Path, record: ExperimentRun, done: set[str]) -> list[str]:
         curves(pre, out / "pretrain_curves.png")
         md += ["", "![pretraining](pretrain_curves.png)"]
     if runs:
-        curves([r for rs in runs.values() for r in rs], out / "downstream_curves.png",
-               groups={name: arm for arm, rs in runs.items() for name, _ in rs})
+        _arm_curves(runs, out / "downstream_curves.png")
         md += ["", "![downstream](downstream_curves.png)"]
     scene_sheets({a.name: a.scene for a in exp.arms}, out / "scenes.png")
     md += ["", "The pretraining scenes of each arm (image beside label map):", "", "![scenes](scenes.png)", ""]
@@ -119,8 +124,7 @@ def _sweep(out: Path, record: ExperimentRun, done: set[str]) -> list[str]:
     md += _cross(out, exp, names, done)
     if runs:
         md += _per_class(out, exp, confusions)
-        curves([r for rs in runs.values() for r in rs], out / "curves.png",
-               groups={name: arm for arm, rs in runs.items() for name, _ in rs})
+        _arm_curves(runs, out / "curves.png")
         md += ["", "## Learning curves", "", "![curves](curves.png)"]
     scene_sheets({a.name: a.scene for a in exp.arms}, out / "scenes.png",
                  size=min(128, exp.pretrain.size))
