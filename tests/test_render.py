@@ -254,3 +254,33 @@ def test_kernels_compile_for_a_real_gpu():
     for key, (targets, entries) in found.items():
         assert targets == ["sm_" + key.split("-")[0]], (key, targets)
         assert len(entries) == 1 and key.split("-")[1].split("_")[0] + "_kernel" in entries[0], (key, entries)
+
+
+@pytest.mark.slow
+def test_kernels_compile_where_numpy_lacks_row_stack():
+    """NumPy 2.5 removed ``np.row_stack``, which numba-cuda 0.30 still registers an overload of on its
+    first compile: every kernel compile failed with an AttributeError on a GPU machine with numpy
+    2.5.2. Removing the alias here stands in for that NumPy; the CUDA module must still compile.
+    Needs no GPU; a subprocess, because this process runs the simulator."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+            "if hasattr(np, 'row_stack'):\n"
+            "    del np.row_stack\n"
+            "from types import SimpleNamespace\n"
+            "from unittest import mock\n"
+            "from numba import cuda\n"
+            "from numba.cuda import dispatcher\n"
+            "from cuda_ptx import NOISE_SIGNATURE\n"
+            "from fakeballoons.render.cuda import _noise_kernel_source\n"
+            "with mock.patch.object(dispatcher, 'get_current_device',\n"
+            "                       lambda: SimpleNamespace(compute_capability=(9, 0))):\n"
+            "    ptx = cuda.compile_ptx(_noise_kernel_source(), NOISE_SIGNATURE, cc=(9, 0))[0]\n"
+            "print('.target sm_90' in ptx)\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"

@@ -11,7 +11,14 @@ import functools
 import warnings
 
 import numpy as np
-from numba import cuda  # a module global: the simulator swaps this name inside kernels
+
+# numba-cuda (0.30.4 and earlier) registers an overload of np.row_stack when it compiles its first
+# kernel; NumPy 2.5 removed that alias of np.vstack, so every compile failed with an AttributeError
+# (seen on a GPU machine with numpy 2.5.2). Give it back the alias it expects, before numba.cuda loads.
+if not hasattr(np, "row_stack"):
+    np.row_stack = np.vstack
+
+from numba import cuda  # noqa: E402  (after the alias above) a module global: the simulator swaps this name inside kernels
 from numba.core.errors import NumbaPerformanceWarning
 
 from ..errors import UserError
