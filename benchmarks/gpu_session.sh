@@ -6,7 +6,7 @@
 #   bash benchmarks/gpu_session.sh STEP [STEP ...]
 # Steps, each logged to $OUT/STEP.log with its wall time and exit status:
 #   info     nvidia-smi, torch / numba-cuda versions, whether numba sees the GPU
-#   tests    the CUDA-relevant tests on the real GPU (FAKEBALLOONS_REAL_CUDA=1), then the suite
+#   tests    (tests-cuda, then tests-all) the CUDA-relevant tests on the real GPU (FAKEBALLOONS_REAL_CUDA=1), then the suite
 #            less the browser tests
 #   render   fakeballoons bench render --device cuda --batch 256 (issue 2: >= 10,000 Perlin scenes/s)
 #   train    fakeballoons bench train fcn_resnet50 512x512 batch 32 --amp (issue 4: >= 300 images/s)
@@ -14,6 +14,10 @@
 #            this command, not the machine) into /tmp/paper; then call `paper-status` every few
 #            minutes in later commands while the machine is still warm
 #   paper-status   metrics.jsonl and the log tail of that run; copies them to $OUT
+#   paper-fg the same run in the foreground into /tmp/paper, stopped at DEADLINE seconds after this
+#            script started (default 600), then its metrics.jsonl and log copied to $OUT: for a
+#            lease too short to keep a machine warm between calls
+# STEP_TIMEOUT=S stops any one step after S seconds (default: no limit).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
@@ -28,7 +32,8 @@ step() {
   local name=$1; shift
   local start=$SECONDS
   echo "== $name: $*"
-  "$@" >"$OUT/$name.log" 2>&1
+  if [ -n "${STEP_TIMEOUT:-}" ]; then timeout "$STEP_TIMEOUT" "$@" >"$OUT/$name.log" 2>&1
+  else "$@" >"$OUT/$name.log" 2>&1; fi
   local rc=$?
   tail -n 30 "$OUT/$name.log"
   echo "exit $rc after $((SECONDS - start)) s" | tee -a "$OUT/$name.log"
@@ -38,19 +43,25 @@ step() {
 for s in "$@"; do
   case $s in
     info) step info bash -c 'nvidia-smi; python3 -c "import torch, numba, numba_cuda, torchvision; print(torch.__version__, torchvision.__version__, numba.__version__); from numba import cuda; print(\"numba sees\", cuda.is_available(), cuda.get_current_device().name)"' ;;
-    tests) step tests-cuda env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider \
-             tests/test_render.py tests/test_pack.py tests/test_noise.py tests/test_datasets.py
-           step tests-all env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider -n 8 \
+    tests|tests-cuda) step tests-cuda env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider -n 8 \
+             tests/test_render.py tests/test_pack.py tests/test_noise.py tests/test_datasets.py ;;&
+    tests|tests-all) step tests-all env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider -n 8 \
              --ignore tests/test_viewer_browser.py ;;
+    tests-cuda) ;;
     render) step render $FB bench render --device cuda --batch 256 --scenes 2560 --json ;;
     train) step train $FB bench train --model fcn_resnet50 --size 512 --batch 32 --device cuda --amp --json ;;
     paper) rm -rf /tmp/paper
            setsid nohup $FB train --data synthetic:perlin --out /tmp/paper --preset paper --device cuda \
              --quiet >/tmp/paper.log 2>&1 < /dev/null &
            echo "paper run started (pid $!); follow with the step paper-status" ;;
+    paper-fg) rm -rf /tmp/paper; left=$(( ${DEADLINE:-600} - SECONDS ))
+              if [ "$left" -lt 30 ]; then echo "paper-fg: only $left s left before DEADLINE; skipped"; continue; fi
+              STEP_TIMEOUT=$left step paper $FB train --data synthetic:perlin --out /tmp/paper --preset paper --device cuda
+              cp /tmp/paper/metrics.jsonl "$OUT/paper-metrics.jsonl" 2>/dev/null
+              tail -n 3 /tmp/paper/metrics.jsonl 2>/dev/null ;;
     paper-status) cp /tmp/paper/metrics.jsonl "$OUT/paper-metrics.jsonl" 2>/dev/null
                   cp /tmp/paper.log "$OUT/paper.log" 2>/dev/null
                   tail -n 5 /tmp/paper.log; cat /tmp/paper/metrics.jsonl 2>/dev/null | tail -n 3 ;;
-    *) echo "unknown step $s (info tests render train paper paper-status)"; exit 2 ;;
+    *) echo "unknown step $s (info tests tests-cuda tests-all render train paper paper-status paper-fg)"; exit 2 ;;
   esac
 done
