@@ -44,7 +44,7 @@ for s in "$@"; do
   case $s in
     info) step info bash -c 'nvidia-smi; python3 -c "import torch, numba, numba_cuda, torchvision; print(torch.__version__, torchvision.__version__, numba.__version__); from numba import cuda; print(\"numba sees\", cuda.is_available(), cuda.get_current_device().name)"' ;;
     tests|tests-cuda) step tests-cuda env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider -n 8 \
-             tests/test_render.py tests/test_pack.py tests/test_noise.py tests/test_datasets.py ;;&
+             tests/test_gpu.py tests/test_render.py tests/test_pack.py tests/test_noise.py tests/test_datasets.py ;;&
     tests|tests-all) step tests-all env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider -n 8 \
              --ignore tests/test_viewer_browser.py ;;
     tests-cuda) ;;

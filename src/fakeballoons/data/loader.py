@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import UserError
-from .transforms import Augment
+from .transforms import Augment, to_device
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # images uint8 (B,3,H,W), labels int64 (B,H,W), indices (B,)
 
@@ -93,4 +93,4 @@ def _rendered_on_device(ds, mine: list[int], batch_size: int, train: bool, seed:
         images, labels = ds.render_indices(idx, device="cuda")
         if train:
             images, labels = augment.apply_batch(images, labels, generator, int(ds.ignore_index))
-        yield images, labels, torch.tensor(idx, device=device)
+        yield images, labels, to_device(torch.tensor(idx), device)

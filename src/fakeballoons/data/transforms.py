@@ -24,6 +24,15 @@ from dataclasses import dataclass
 
 import torch
 
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without the host waiting for the GPU: on CUDA it goes through
+    pinned memory, copied on the current stream (``tensor.to("cuda")`` from pageable memory waits for
+    everything queued on the stream first, a full sync in every training step)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
 RESIZES = ("square", "short-side")
 
 
@@ -61,7 +70,7 @@ class Augment:
         (short side H x U[scale]) and cropped back to H x W, flipped, recoloured."""
         if self.scale == (1.0, 1.0) and not self.photometric:
             if self.hflip:
-                flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)
+                flip = to_device(torch.rand(images.shape[0], generator=generator) < 0.5, images.device)
                 images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
                 labels = torch.where(flip.view(-1, 1, 1), labels.flip(-1), labels)
             return images, labels

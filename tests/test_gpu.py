@@ -1,0 +1,75 @@
+"""Checks that need a real GPU; skipped elsewhere. On a GPU machine: FAKEBALLOONS_REAL_CUDA=1 pytest
+tests/test_gpu.py (``benchmarks/gpu_session.sh tests-cuda`` runs them).
+
+The first GPU run (an H200, 2026-11-26) trained the paper recipe at 145 images/s with the host
+waiting for the GPU in every step: ``normalize`` built its mean and std with
+``torch.tensor(..., device="cuda")``, and the loader moved batch indices and flip masks with
+``.to("cuda")``; a copy from pageable memory waits for all the work queued before it. torch's
+sync debug mode turns such a wait into an error.
+"""
+
+import os
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.skipif(os.environ.get("FAKEBALLOONS_REAL_CUDA") != "1" or not torch.cuda.is_available(),
+                                reason="needs a GPU (FAKEBALLOONS_REAL_CUDA=1)")
+
+
+def _no_waits(fn):
+    """Run ``fn`` with every host-GPU sync that torch makes an error."""
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        return fn()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_training_steps_queue_without_waiting_for_the_gpu():
+    """Rendering a synthetic batch on the GPU, flipping it, the forward and backward passes and the
+    optimiser step all queue work without the host waiting (the training loop's one wait is the
+    loss it reads one step late)."""
+    from fakeballoons.data.loader import batches
+    from fakeballoons.data.sources import DataConfig, open_data
+    from fakeballoons.data.transforms import Augment
+    from fakeballoons.train.loop import compute_loss, forward
+    from fakeballoons.train.models import build_model
+
+    device = torch.device("cuda")
+    data = open_data(DataConfig("synthetic:perlin"), size=64, num_train=12, num_val=2, seed=0,
+                     augment=Augment(hflip=True))
+    model = build_model("fcn_resnet50", len(data.classes)).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1e-4)
+
+    def epoch(number):
+        seen = []
+        for images, labels, index in batches(data.train, 4, train=True, seed=0, epoch=number, device=device,
+                                             augment=data.augment):
+            loss = compute_loss(forward(model, images, amp=True), labels, data.ignore_index)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen.append(index)
+        return loss, seen
+
+    epoch(0)  # warm-up: kernels compiled and loaded, the optimiser's state made
+    loss, seen = _no_waits(lambda: epoch(1))
+    assert torch.isfinite(loss).item()
+    assert sorted(torch.cat(seen).tolist()) == list(range(12))  # the indices arrived intact
+
+
+def test_rendering_a_batch_queues_without_waiting_for_the_gpu():
+    """``render_sampled`` on CUDA: inputs go up through pinned memory, the kernel is queued; the
+    pictures equal the CPU's."""
+    import numpy as np
+
+    from fakeballoons import SceneConfig, render_sampled
+
+    config = SceneConfig(height=96, width=128)
+    render_sampled(config, 0, range(4), device="cuda")  # warm-up: compile the kernel
+    batch = _no_waits(lambda: render_sampled(config, 0, range(4, 12), device="cuda"))
+    cpu = render_sampled(config, 0, range(4, 12))
+    np.testing.assert_array_equal(batch.label.cpu().numpy(), cpu.label)
+    assert np.abs(batch.image.cpu().numpy().astype(int) - cpu.image).max() <= 1
