@@ -7,6 +7,7 @@ README numbers can be re-measured with one command.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -21,7 +22,15 @@ import numpy as np
 
 from fakeballoons.config import NOISE_FUNCTIONS, SceneConfig
 from fakeballoons.errors import UserError
-from fakeballoons.render import DEVICES, kernel_noise, render, render_packed, render_sampled, set_threads
+from fakeballoons.render import (
+    DEVICES,
+    kernel_noise,
+    packed_batches,
+    render,
+    render_packed,
+    render_sampled_batches,
+    set_threads,
+)
 from fakeballoons.render.pack import pack_sampled
 from fakeballoons.scene import sample_scene
 
@@ -50,18 +59,22 @@ def _restoring_threads(fn):
 
 @_restoring_threads
 def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOISE_FUNCTIONS,
-                 seed: int = 0, device: str = "cpu", batch: int = 64, scene: str | None = None) -> list[dict]:
+                 seed: int = 0, device: str = "cpu", batch: int = 64, scene: str | None = None,
+                 workers: int = 0) -> list[dict]:
     """Rendering throughput, per noise function.
 
     - ``pack_sampled`` (every device): sampling and packing ``batch`` scenes on one CPU thread, the
       host side of batched GPU rendering; median over runs.
+    - ``packed_batches`` (every device, ``workers`` > 0): the same with the sampling in ``workers``
+      processes and the packing here, batch after batch (start-up excluded); scenes/s over the runs.
     - ``render`` (cpu): the median wall time of one ``render`` call per default scene (scenes
       0..scenes-1 of ``seed``) on ``threads`` threads, after a warm-up call that compiles or loads
       the kernels.
     - ``render_kernel`` (cuda): one launch of an already packed batch, synchronised; median.
-    - ``render_end_to_end`` (cuda): ``render_sampled`` batch after batch, as a training loop calls
-      it, the host preparing the next batch while the GPU renders this one; synchronised once per
-      run of four batches; median. Its scenes/s is the headline figure.
+    - ``render_end_to_end`` (cuda): ``render_sampled_batches`` batch after batch, as a training loop
+      calls it, the host preparing the next batch while the GPU renders this one; synchronised once
+      per run of four batches; median. With no sampling processes, and with ``workers`` of them when
+      ``workers`` > 0 (a second row). Its scenes/s is the headline figure.
     """
     results = []
     from fakeballoons.cli import load_scene
@@ -76,6 +89,18 @@ def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOI
                         "size": size,
                         "batch": batch, "runs": runs, "median_batch_ms": round(med * 1e3, 2),
                         "scenes_per_s": round(batch / med, 1)})
+        if workers:
+            stream = packed_batches(config, seed, (batch_indices(j) for j in itertools.count(runs)), workers)
+            next(stream)  # start-up: the processes spawn and import
+            start = time.perf_counter()
+            for _ in range(runs):
+                next(stream)
+            took = time.perf_counter() - start
+            stream.close()
+            results.append({"what": "packed_batches", "scene": scene or "report", "device": "cpu", "noise": noise,
+                            "size": size, "batch": batch, "workers": workers, "runs": runs,
+                            "mean_batch_ms": round(took / runs * 1e3, 2),
+                            "scenes_per_s": round(batch * runs / took, 1)})
         if device == "cpu":
             set_threads(threads)
             render(sample_scene(config, seed, 0), config)  # warm-up: compile or load cache
@@ -105,22 +130,29 @@ def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOI
                         "scenes_per_s": round(batch / med, 1)})
 
         per_run = 4
-        host = []
-
-        def end_to_end(j):
-            start = time.perf_counter()
-            for k in range(per_run):
-                render_sampled(config, seed, batch_indices(j * per_run + k), "cuda")
-            host.append(time.perf_counter() - start)
+        for procs in sorted({0, workers}):
+            stream = render_sampled_batches(config, seed, (batch_indices(j) for j in itertools.count(1)), "cuda",
+                                            workers=procs)
+            next(stream)  # start-up: the processes spawn and import
             torch.cuda.synchronize()
+            host = []
 
-        med, _ = _median_seconds(end_to_end, runs)
-        # The host's part alone: if launches queue without waiting, about pack_sampled's time; if
-        # something in the launch waits for the GPU, about pack_sampled's plus render_kernel's.
-        results.append({"what": "render_end_to_end", "device": "cuda", "noise": noise, "size": size,
-                        "batch": batch, "runs": runs, "median_batch_ms": round(med / per_run * 1e3, 2),
-                        "median_host_batch_ms": round(statistics.median(host) / per_run * 1e3, 2),
-                        "scenes_per_s": round(batch * per_run / med, 1)})
+            def end_to_end(_):
+                start = time.perf_counter()
+                for _ in range(per_run):
+                    next(stream)
+                host.append(time.perf_counter() - start)
+                torch.cuda.synchronize()
+
+            med, _ = _median_seconds(end_to_end, runs)
+            stream.close()
+            # The host's part alone: if launches queue without waiting, about the packing's time; if
+            # something in the launch waits for the GPU, about the packing's plus render_kernel's.
+            results.append({"what": "render_end_to_end", "device": "cuda", "noise": noise, "size": size,
+                            "batch": batch, "workers": procs, "runs": runs,
+                            "median_batch_ms": round(med / per_run * 1e3, 2),
+                            "median_host_batch_ms": round(statistics.median(host) / per_run * 1e3, 2),
+                            "scenes_per_s": round(batch * per_run / med, 1)})
     return results
 
 
@@ -344,7 +376,9 @@ def _parser():
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (train)")
     p.add_argument("--num", type=_int_in(1, 10**7), default=256, help="pairs per run (generate)")
     p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
-    p.add_argument("--workers", default="auto", help="worker processes (generate)")
+    p.add_argument("--workers", default="auto",
+                   help="worker processes (generate; render: sampling processes beside the one-thread figures, "
+                        "default none)")
     p.add_argument("--size", type=_int_in(1, 8192), default=512)
     p.add_argument("--scenes", type=_int_in(1, 100_000), default=None,
                    help="scenes to time (render, default 30) or slider drags (view, default 10)")
@@ -358,6 +392,14 @@ def _parser():
     p.add_argument("--scene", metavar="NAME|FILE", help="scene preset or JSON file (render; default: the report's)")
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def _render_workers(text: str) -> int:
+    if text == "auto":
+        return 0
+    if not text.isdigit() or int(text) > 256:
+        raise UserError(f"--workers must be auto or an integer from 0 to 256 for render, got {text!r}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.what == "render":
             results = bench_render(size=args.size, scenes=args.scenes or 30, threads=args.threads,
                                    noises=args.noise or NOISE_FUNCTIONS, device=args.device, batch=args.batch or 64,
-                                   scene=args.scene)
+                                   scene=args.scene, workers=_render_workers(args.workers))
         else:
             results = bench_noise(points=args.points, threads=args.threads)
     except UserError as exc:

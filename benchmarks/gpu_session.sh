@@ -48,7 +48,7 @@ for s in "$@"; do
     tests|tests-all) step tests-all env FAKEBALLOONS_REAL_CUDA=1 python3 -m pytest -q -p no:cacheprovider -n 8 \
              --ignore tests/test_viewer_browser.py ;;
     tests-cuda) ;;
-    render) step render $FB bench render --device cuda --batch 256 --scenes 2560 --json ;;
+    render) step render $FB bench render --device cuda --batch 256 --scenes 2560 --workers 8 --json ;;
     train) step train $FB bench train --model fcn_resnet50 --size 512 --batch 32 --device cuda --amp --json ;;
     paper) rm -rf /tmp/paper
            setsid nohup $FB train --data synthetic:perlin --out /tmp/paper --preset paper --device cuda \

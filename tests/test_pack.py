@@ -167,3 +167,39 @@ def test_clamped_elongation_discs_pack_without_warnings_and_render_invisible():
         warnings.simplefilter("error")
         batch = render_batch(scenes, config)
     assert batch.label.max() == 0  # the report's camera sees every such disc edge-on
+
+
+def test_batches_sampled_in_worker_processes_are_the_same_batches_in_order(small_config):
+    """render_sampled_batches with sampling processes gives render_sampled's batches, in order, on
+    the CPU and in the CUDA simulator; the processes end when the stream is closed early."""
+    import multiprocessing
+
+    from fakeballoons.render import render_sampled_batches
+
+    batches = [range(0, 3), [7, 1], range(9, 12), [20], range(3, 5)]
+    tiny = dataclasses.replace(small_config, height=12, width=16)  # the simulator runs each pixel in Python
+    for device, config, todo in (("cpu", small_config, batches), ("cuda", tiny, batches[:2])):
+        for workers in (0, 2):
+            got = list(render_sampled_batches(config, 3, iter(todo), device, workers=workers))
+            assert len(got) == len(todo)
+            for indices, batch in zip(todo, got):
+                want = render_sampled(config, 3, indices, device)
+                for name in ("image", "label", "instance"):
+                    np.testing.assert_array_equal(getattr(batch, name), getattr(want, name),
+                                                  err_msg=f"{device} {workers} {list(indices)} {name}")
+    stream = render_sampled_batches(small_config, 3, (range(i, i + 2) for i in range(0, 10**6, 2)), workers=2)
+    first = next(stream)
+    stream.close()
+    np.testing.assert_array_equal(first.image, render_sampled(small_config, 3, range(2)).image)
+    for child in multiprocessing.active_children():
+        child.join(timeout=60)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("workers, ahead", [(-1, 2), (1.5, 2), (True, 2), (1, 0)])
+def test_bad_sampling_processes_are_refused(small_config, workers, ahead):
+    from fakeballoons.errors import UserError
+    from fakeballoons.render import render_sampled_batches
+
+    with pytest.raises(UserError, match="workers|ahead"):
+        next(render_sampled_batches(small_config, 0, [range(2)], workers=workers, ahead=ahead))

@@ -4,7 +4,7 @@ from . import noise
 from ._version import __version__  # noqa: E402
 from .config import AntialiasConfig, CameraConfig, ClassPrior, LightConfig, SamplingConfig, SceneConfig
 from .errors import ConfigError, UserError
-from .render import Batch, Sample, render, render_batch, render_sampled
+from .render import Batch, Sample, render, render_batch, render_sampled, render_sampled_batches
 from .scene import Scene, SceneObject, prototype_scene, sample_scene, single_object_scene
 
 _LAZY = {  # need torch: imported on first use so that rendering alone stays light
@@ -29,5 +29,6 @@ __all__ = [
     "CocoVOC", "FakeBalloons", "FakeBalloonsFolder", "PascalVOC", "SegmentationFolder", "SegmentationMetrics",
     "AntialiasConfig", "Batch", "CameraConfig", "ClassPrior", "ConfigError", "LightConfig", "Sample",
     "SamplingConfig", "Scene", "SceneConfig", "SceneObject", "UserError", "__version__", "noise",
-    "prototype_scene", "render", "render_batch", "render_sampled", "sample_scene", "single_object_scene",
+    "prototype_scene", "render", "render_batch", "render_sampled", "render_sampled_batches", "sample_scene",
+    "single_object_scene",
 ]

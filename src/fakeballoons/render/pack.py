@@ -271,8 +271,14 @@ def pack(scenes: Sequence[Scene], config: SceneConfig, general: bool | None = No
 def pack_sampled(config: SceneConfig, seed: int, indices: Sequence[int]) -> Packed:
     """Pack scenes ``indices`` of the dataset with ``seed``, as ``pack([sample_scene(...) ...])`` without
     building Scene objects (the host side of batched GPU rendering)."""
+    return pack_scene_tables(*sampled_tables(config, seed, indices), config)
+
+
+def sampled_tables(config: SceneConfig, seed: int, indices: Sequence[int]) -> tuple[list[float], list[np.ndarray]]:
+    """The background noise scales and object tables of scenes ``indices``: the sampling half of
+    :func:`pack_sampled` (Python, most of its time), a tenth of the bytes of the packed batch."""
     drawn = [sample_scene_table(config, seed, i) for i in indices]
-    return pack_scene_tables([d[0] for d in drawn], [d[1] for d in drawn], config)
+    return [d[0] for d in drawn], [d[1] for d in drawn]
 
 
 def pack_scene_tables(backgrounds: Sequence[float], tables: Sequence[np.ndarray], config: SceneConfig,
