@@ -33,6 +33,7 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
 
+
 RESIZES = ("square", "short-side")
 
 

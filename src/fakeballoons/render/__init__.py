@@ -96,11 +96,12 @@ def render_sampled_batches(config: SceneConfig, seed: int, batches: Iterable[Seq
                            workers: int = 0, ahead: int = 2) -> Iterator[Batch]:
     """``render_sampled(config, seed, indices, device)`` for each ``indices`` of ``batches``, in order.
 
-    With ``workers`` > 0 the host's side, sampling and packing (about 0.1 ms a scene, in Python),
-    runs in that many processes, ``ahead`` batches per process ahead of the one being rendered, so
-    the host keeps a GPU fed: one host thread packs fewer Perlin scenes a second than an H200
-    renders. The processes start (spawned: numba's thread pool is not fork-safe) on the first
-    batch and end when the iterator is exhausted or closed. Same batches as without workers.
+    With ``workers`` > 0 the sampling (Python, about 0.1 ms a scene, most of the host's work) runs
+    in that many processes, ``ahead`` batches per process ahead of the one being rendered, and the
+    packing (compiled) stays here, so the host keeps a GPU fed: one host thread samples and packs
+    fewer Perlin scenes a second than an H200 renders. The processes start (spawned: numba's
+    thread pool is not fork-safe) on the first batch and end when the iterator is exhausted or
+    closed. Same batches as without workers.
     """
     _check_device(device)
     for packed in packed_batches(config, seed, batches, workers, ahead):
