@@ -14,6 +14,9 @@
 #            this command, not the machine) into /tmp/paper; then call `paper-status` every few
 #            minutes in later commands while the machine is still warm
 #   paper-status   metrics.jsonl and the log tail of that run; copies them to $OUT
+#   transfer the transfer-gpu experiment, one seed, on Stanford Background (folder:$SBD_ROOT, default
+#            shdata/stanford-background: here, `ln -s ../shared/data shdata`, git-ignored, and carry
+#            ["shdata/stanford-background", ".whl"]), into /tmp/tgpu, then its report to $OUT
 #   paper-fg the same run in the foreground into /tmp/paper, stopped at DEADLINE seconds after this
 #            script started (default 600), then its metrics.jsonl and log copied to $OUT: for a
 #            lease too short to keep a machine warm between calls
@@ -59,9 +62,14 @@ for s in "$@"; do
               STEP_TIMEOUT=$left step paper $FB train --data synthetic:perlin --out /tmp/paper --preset paper --device cuda
               cp /tmp/paper/metrics.jsonl "$OUT/paper-metrics.jsonl" 2>/dev/null
               tail -n 3 /tmp/paper/metrics.jsonl 2>/dev/null ;;
+    transfer) step transfer $FB experiment --preset transfer-gpu --data "folder:${SBD_ROOT:-shdata/stanford-background}" \
+                --classes 8 --device cuda --seeds 1 --out /tmp/tgpu --quiet
+              $FB report /tmp/tgpu >/dev/null 2>&1
+              cp /tmp/tgpu/report.md "$OUT/transfer-report.md" 2>/dev/null
+              (cd /tmp/tgpu && tail -qn 1 */metrics.jsonl) > "$OUT/transfer-last-metrics.jsonl" 2>/dev/null ;;
     paper-status) cp /tmp/paper/metrics.jsonl "$OUT/paper-metrics.jsonl" 2>/dev/null
                   cp /tmp/paper.log "$OUT/paper.log" 2>/dev/null
                   tail -n 5 /tmp/paper.log; cat /tmp/paper/metrics.jsonl 2>/dev/null | tail -n 3 ;;
-    *) echo "unknown step $s (info tests tests-cuda tests-all render train paper paper-status paper-fg)"; exit 2 ;;
+    *) echo "unknown step $s (info tests tests-cuda tests-all render train paper paper-status paper-fg transfer)"; exit 2 ;;
   esac
 done
