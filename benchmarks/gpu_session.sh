@@ -15,7 +15,7 @@
 #            minutes in later commands while the machine is still warm
 #   paper-status   metrics.jsonl and the log tail of that run; copies them to $OUT
 #   transfer the transfer-gpu experiment, one seed, on Stanford Background (folder:$SBD_ROOT, default
-#            shdata/stanford-background: here, `ln -s ../shared/data shdata`, git-ignored, and carry
+#            shdata/stanford-background: link the folder holding it as shdata, git-ignored, and carry
 #            ["shdata/stanford-background", ".whl"]), into /tmp/tgpu, then its report to $OUT
 #   paper-fg the same run in the foreground into /tmp/paper, stopped at DEADLINE seconds after this
 #            script started (default 600), then its metrics.jsonl and log copied to $OUT: for a
