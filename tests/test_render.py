@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from cuda_ptx import run_without_simulator
 from fakeballoons import (
     AntialiasConfig,
     Scene,
@@ -230,12 +231,7 @@ def test_kernels_compile_for_a_real_gpu():
     """numba-cuda's real compiler (NVVM, no simulator) accepts the kernel source, both builds: PTX for
     an H100 (sm_90) and an older sm_75, for the int16 instance view a GPU launch passes and the uint16 one.
     Needs no GPU; runs in a subprocess because this process runs the simulator."""
-    import os
-    import subprocess
-    import sys
-
-    code = ("import json, re, sys\n"
-            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+    code = ("import json, re\n"
             "from cuda_ptx import compile_ptx\n"
             "out = {}\n"
             "for cc, inst in [((9, 0), 'int16'), ((7, 5), 'uint16')]:\n"
@@ -243,12 +239,9 @@ def test_kernels_compile_for_a_real_gpu():
             "        out[f'{cc[0]}{cc[1]}-{name}'] = [re.findall(r'^[.]target (\\w+)', ptx, re.M),\n"
             "                                       re.findall(r'^[.]visible [.]entry (\\w+)', ptx, re.M)]\n"
             "print(json.dumps(out))\n")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
     import json
 
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = json.loads(run_without_simulator(code))
     assert sorted(found) == ["75-noise", "75-render", "75-render_general", "90-noise", "90-render",
                              "90-render_general"]
     for key, (targets, entries) in found.items():
@@ -262,25 +255,10 @@ def test_kernels_compile_where_numpy_lacks_row_stack():
     first compile: every kernel compile failed with an AttributeError on a GPU machine with numpy
     2.5.2. Removing the alias here stands in for that NumPy; the CUDA module must still compile.
     Needs no GPU; a subprocess, because this process runs the simulator."""
-    import os
-    import subprocess
-    import sys
-
-    code = ("import sys, numpy as np\n"
-            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+    code = ("import numpy as np\n"
             "if hasattr(np, 'row_stack'):\n"
             "    del np.row_stack\n"
-            "from types import SimpleNamespace\n"
-            "from unittest import mock\n"
-            "from numba import cuda\n"
-            "from numba.cuda import dispatcher\n"
-            "from cuda_ptx import NOISE_SIGNATURE\n"
-            "from fakeballoons.render.cuda import _noise_kernel_source\n"
-            "with mock.patch.object(dispatcher, 'get_current_device',\n"
-            "                       lambda: SimpleNamespace(compute_capability=(9, 0))):\n"
-            "    ptx = cuda.compile_ptx(_noise_kernel_source(), NOISE_SIGNATURE, cc=(9, 0))[0]\n"
-            "print('.target sm_90' in ptx)\n")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "True"
+            "from cuda_ptx import compile_ptx\n"
+            "print('.target sm_90' in compile_ptx((9, 0), names=('noise',))['noise'])\n")
+    assert run_without_simulator(code) == "True"
+

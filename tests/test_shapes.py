@@ -10,14 +10,13 @@ are in shape_reference.py; the host helpers' tests in test_shape_support.py.
 import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from numba import cuda  # a module global: the simulator swaps this name inside kernels
 
 import fakeballoons
+from cuda_ptx import run_without_simulator
 from fakeballoons.render.geometry import bounding_radius
 from fakeballoons.render.shapes import SHAPES, build_shapes
 from shape_reference import (
@@ -398,24 +397,17 @@ def test_cuda_kernel_compiles_to_ptx_with_nvvm():
     src = os.path.dirname(os.path.dirname(os.path.abspath(fakeballoons.__file__)))
     code = (
         "import json, re, sys\n"
-        f"sys.path[:0] = [{src!r}, {here!r}]\n"
-        "from types import SimpleNamespace\n"
-        "from unittest import mock\n"
+        f"sys.path.insert(0, {src!r})\n"
         "from numba import cuda\n"
-        "from numba.cuda import dispatcher\n"
+        "from cuda_ptx import compiling_for\n"
         "import shape_reference as T\n"
-        "device = SimpleNamespace(compute_capability=(9, 0))\n"
-        "with mock.patch.object(dispatcher, 'get_current_device', lambda: device):\n"
+        "with compiling_for((9, 0)):\n"
         "    kernel = T.make_kernel(T.build_shapes(cuda.jit(device=True)))\n"
         "    ptx = cuda.compile_ptx(kernel, T.KERNEL_SIGNATURE, cc=(9, 0))[0]\n"
         "print(json.dumps([re.findall(r'^[.]target (\\w+)', ptx, re.M),\n"
         "                  re.findall(r'^[.]visible [.]entry (\\w+)', ptx, re.M), T.__file__]))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    targets, entries, module = json.loads(done.stdout.strip().splitlines()[-1])
+    targets, entries, module = json.loads(run_without_simulator(code))
     assert targets == ["sm_90"]
     assert len(entries) == 1 and "kernel" in entries[0]
     assert os.path.samefile(module, os.path.join(here, "shape_reference.py"))
