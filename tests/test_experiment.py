@@ -598,3 +598,43 @@ def test_the_240k_preset_is_the_160k_pretraining_continued_and_nothing_else():
         assert t240.downstream_recipe(arm.name) == dataclasses.replace(t160.downstream, lr=0.004)
     jobs = {j.name: j.run for j in experiment.plan(experiment.ExperimentRun(t240, DataConfig("synthetic")))}
     assert jobs["pretrain-perlin-nuisance-240k"].train.seed == jobs["pretrain-perlin-nuisance"].train.seed + 1
+
+
+def test_data_compare_by_the_directory_their_paths_lead_to(tmp_path, monkeypatch):
+    """`folder:sbd` typed in its parent, `folder:/that/parent/sbd` and a path through a symbolic
+    link are one dataset: an experiment made with one spelling is resumed with another, its runs
+    compare equal and its finished runs are reused; another directory, or a path that is gone, is
+    other data."""
+    from fakeballoons.data.sources import DataConfig, same_place, spelt_like
+    from fakeballoons.train.experiment import ExperimentConfig, ExperimentRun, _open_experiment_dir
+
+    (tmp_path / "sbd").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "sbd", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    absolute = f"folder:{tmp_path / 'sbd'}"
+    assert same_place("folder:sbd", absolute) and same_place("folder:link", "folder:./sbd/")
+    assert not same_place("folder:sbd", "folder:other") and not same_place("folder:sbd", f"voc:{tmp_path / 'sbd'}")
+    assert not same_place("folder:gone", "folder:gone/.") and not same_place("synthetic", "synthetic:perlin")
+    typed, full = DataConfig("folder:sbd", classes=3), DataConfig(absolute, classes=3)
+    assert spelt_like(typed, full) == full and spelt_like(DataConfig("folder:other", classes=3), full).source \
+        == "folder:other"
+
+    design = ExperimentConfig(kind="transfer", seeds=1, arms=(experiment.Arm("a"),))
+    _open_experiment_dir(tmp_path / "exp", ExperimentRun(design, downstream=typed))
+    _open_experiment_dir(tmp_path / "exp", ExperimentRun(design, downstream=DataConfig("folder:link", classes=3)))
+    with pytest.raises(UserError, match="other settings"):
+        _open_experiment_dir(tmp_path / "exp", ExperimentRun(design, downstream=DataConfig("folder:other", classes=3)))
+    with pytest.raises(UserError, match="other settings"):  # the same directory, other options
+        _open_experiment_dir(tmp_path / "exp", ExperimentRun(design, downstream=DataConfig(absolute, classes=4)))
+
+    jobs = experiment.plan(ExperimentRun(design, downstream=typed))
+    source = _finished_source(tmp_path, jobs)  # its scratch arm recorded as folder:sbd
+    scratch = next(j for j in jobs if j.name.startswith("downstream-baseline"))
+    assert scratch.run.difference(dataclasses.replace(scratch.run, data=full)) is None
+    assert scratch.run.difference(dataclasses.replace(scratch.run, data=DataConfig("folder:other", classes=3)))
+    mine = experiment.plan(ExperimentRun(design, downstream=full))
+    out = tmp_path / "out"
+    out.mkdir()
+    experiment.reuse_runs(out, mine, source, lambda msg: None, scratch=True)
+    assert (out / scratch.name).resolve() == (source / scratch.name).resolve()

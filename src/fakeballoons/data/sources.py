@@ -18,6 +18,8 @@ transforms (:mod:`.transforms`).
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +190,30 @@ def split_source(source: str) -> tuple[str, str]:
     if prefix in SOURCES and prefix != "directory":
         return prefix, rest
     return "directory", source
+
+
+def same_place(a: str, b: str) -> bool:
+    """Whether two DATA strings name the same data: equal, or of one kind with paths that lead to the
+    same directory (``folder:sbd`` typed in /data and ``folder:/data/sbd``, or a path through a
+    symbolic link). Relative paths are taken from the current directory."""
+    if a == b:
+        return True
+    (kind_a, path_a), (kind_b, path_b) = split_source(a), split_source(b)
+    if kind_a != kind_b or kind_a == "synthetic":
+        return False
+    try:
+        return os.path.samefile(path_a, path_b)
+    except (OSError, ValueError):  # either path gone, or not a path at all
+        return False
+
+
+def spelt_like(there: DataConfig | None, here: DataConfig | None) -> DataConfig | None:
+    """``there`` with ``here``'s spelling of its source where both name the same data
+    (:func:`same_place`), else ``there``: runs and experiments are compared by the data they read,
+    not by how its path was typed."""
+    if there is None or here is None or there.source == here.source or not same_place(here.source, there.source):
+        return there
+    return dataclasses.replace(there, source=here.source)
 
 
 def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed: int,

@@ -31,7 +31,7 @@ from .._version import __version__
 from ..codec import difference, from_plain, load_preset, to_plain
 from ..config import SceneConfig
 from ..data import formats
-from ..data.sources import DataConfig, open_data
+from ..data.sources import DataConfig, open_data, spelt_like
 from ..errors import ConfigError, UserError
 from .loop import RunDir, read_run_config, train
 from .run import RunConfig, TrainConfig
@@ -226,6 +226,7 @@ def _open_experiment_dir(out: Path, record: ExperimentRun) -> None:
             old = ExperimentRun.from_dict(formats.read_json(path, "experiment record"))
         except ConfigError as exc:
             raise UserError(f"{path} is not a fakeballoons experiment record ({exc})") from None
+        old = dataclasses.replace(old, downstream=spelt_like(old.downstream, record.downstream))
         # more seeds than before add runs (the finished ones stay valid); fewer would orphan runs
         more_seeds = record.experiment.seeds >= old.experiment.seeds
         why = difference(record, old, ignore=("experiment.seeds",) if more_seeds else ())
@@ -295,6 +296,7 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
             theirs = dataclasses.replace(theirs, init=job.run.init)  # recorded as spelt when it ran
         # Every field counts, the number of epochs too (a longer run is not this one: its schedule
         # differs); `transfer` is the same for every run that starts from no model (RunConfig).
+        theirs = dataclasses.replace(theirs, data=spelt_like(theirs.data, job.run.data))
         why = difference(job.run, theirs)
         if why:
             log(f"{job.name}: {source}'s differs ({why}); not linked (this experiment trains its own)")

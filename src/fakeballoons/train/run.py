@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from .._version import __version__
 from ..codec import difference, extension, from_plain, load_preset, to_plain
-from ..data.sources import DataConfig
+from ..data.sources import DataConfig, spelt_like
 from ..data.transforms import RESIZES, Augment
 from ..errors import ConfigError
 from ..render import DEVICES
@@ -158,7 +158,9 @@ class RunConfig:
         return from_plain(cls, {k: v for k, v in data.items() if k != "package_version"})
 
     def difference(self, other: RunConfig) -> str | None:
-        """Why ``other`` (there) and this run (here) may not share a run directory, or None."""
+        """Why ``other`` (there) and this run (here) may not share a run directory, or None. The
+        data compare by the directory their paths lead to, not by spelling (``spelt_like``)."""
+        other = dataclasses.replace(other, data=spelt_like(other.data, self.data))
         return difference(self, other, ignore=self.RESUMABLE)
 
 
