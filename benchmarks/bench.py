@@ -274,6 +274,61 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
              "median_step_ms": round(med * 1e3, 1), "images_per_s": round(batch / med, 2)}]
 
 
+def bench_augment(size: int = 320, batch: int = 32, steps: int = 10, device: str = "cpu",
+                  threads: int | None = None) -> list[dict]:
+    """The augmentation of a rendered training batch (the presets' pretraining recipe: flips, zoom
+    crops x1-2, colour jitter 0.4, hue 0.1, grey 30%), picture by picture through torchvision (the
+    path before whole-batch augmentation) and as whole batches (``augment_batch``, what
+    ``Augment.apply_batch`` now does): median milliseconds per batch, and the ratio. On CUDA each
+    call is synchronised before it is timed."""
+    import torch
+
+    from fakeballoons.data.transforms import Augment, augment_batch, pair_transforms
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device(device)
+    aug = Augment(hflip=True, scale=(1.0, 2.0), jitter=0.4, hue=0.1, grayscale=0.3)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=gen).to(dev)
+    labels = torch.randint(0, 4, (batch, size, size), generator=gen).to(dev)
+    pipeline = pair_transforms(size, aug, resize="short-side")
+
+    def per_picture(_):
+        from torchvision import tv_tensors
+
+        out = [pipeline(tv_tensors.Image(x), tv_tensors.Mask(y)) for x, y in zip(images, labels)]
+        torch.stack([x for x, _ in out]), torch.stack([y for _, y in out])
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def whole(_):
+        augment_batch(images, labels, aug, gen)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def aten_ops(fn) -> int:
+        """torch operator calls in one batch (nested ones included), by torch's profiler (CPU side)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn(0)
+        return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+
+    rows = []
+    for name, fn in (("per_picture", per_picture), ("whole_batch", whole)):
+        fn(0)  # warm-up
+        med, _ = _median_seconds(fn, steps)
+        rows.append({"what": "augment", "path": name, "device": device, "size": size, "batch": batch,
+                     "threads": torch.get_num_threads() if dev.type == "cpu" else None,
+                     "median_batch_ms": round(med * 1e3, 1), "images_per_s": round(batch / med, 1),
+                     "aten_ops": aten_ops(fn)})
+    rows[1]["speedup"] = round(rows[0]["median_batch_ms"] / rows[1]["median_batch_ms"], 1)
+    return rows
+
+
 #: The slider each view's benchmark drags, and what is set first so that it acts.
 VIEW_SLIDERS = {"single": ("#elongation", None), "full": ("#bg-scale", "#fix-bg")}
 
@@ -370,16 +425,16 @@ def _parser():
     from fakeballoons.train.models import MODELS
 
     p = _Parser(prog="fakeballoons bench", description="Throughput benchmarks; prints medians.")
-    p.add_argument("what", choices=("render", "noise", "generate", "train", "view"))
+    p.add_argument("what", choices=("render", "noise", "generate", "train", "view", "augment"))
     p.add_argument("--model", choices=MODELS, default="lraspp_mobilenet_v3_large", help="model (train)")
-    p.add_argument("--steps", type=_int_in(1, 10_000), default=10, help="timed steps (train)")
+    p.add_argument("--steps", type=_int_in(1, 10_000), default=10, help="timed steps (train) or batches (augment)")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (train)")
     p.add_argument("--num", type=_int_in(1, 10**7), default=256, help="pairs per run (generate)")
     p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
     p.add_argument("--workers", default="auto",
                    help="worker processes (generate; render: sampling processes beside the one-thread figures, "
                         "default none)")
-    p.add_argument("--size", type=_int_in(1, 8192), default=512)
+    p.add_argument("--size", type=_int_in(1, 8192), default=None, help="picture side (default 512; augment 320)")
     p.add_argument("--scenes", type=_int_in(1, 100_000), default=None,
                    help="scenes to time (render, default 30) or slider drags (view, default 10)")
     p.add_argument("--view", choices=tuple(VIEW_SLIDERS), action="append", help="view (repeatable; default both)")
@@ -410,15 +465,18 @@ def main(argv: list[str] | None = None) -> int:
             results = []
             for view in args.view or tuple(VIEW_SLIDERS):
                 for noise in args.noise or NOISE_FUNCTIONS:
-                    results += bench_view(drags=args.scenes or 10, size=args.size, noise=noise, view=view)
+                    results += bench_view(drags=args.scenes or 10, size=args.size or 512, noise=noise, view=view)
         elif args.what == "train":
-            results = bench_train(model=args.model, size=args.size, batch=args.batch or 16, steps=args.steps,
+            results = bench_train(model=args.model, size=args.size or 512, batch=args.batch or 16, steps=args.steps,
                                   device=args.device, amp=args.amp)
+        elif args.what == "augment":
+            results = bench_augment(size=args.size or 320, batch=args.batch or 32,
+                                    steps=args.steps, device=args.device, threads=args.threads)
         elif args.what == "generate":
-            results = bench_generate(num=args.num, size=args.size, runs=args.runs,
+            results = bench_generate(num=args.num, size=args.size or 512, runs=args.runs,
                                      noises=args.noise or NOISE_FUNCTIONS, workers=args.workers)
         elif args.what == "render":
-            results = bench_render(size=args.size, scenes=args.scenes or 30, threads=args.threads,
+            results = bench_render(size=args.size or 512, scenes=args.scenes or 30, threads=args.threads,
                                    noises=args.noise or NOISE_FUNCTIONS, device=args.device, batch=args.batch or 64,
                                    scene=args.scene, workers=_render_workers(args.workers))
         else:

@@ -10,6 +10,8 @@
 #            less the browser tests
 #   render   fakeballoons bench render --device cuda --batch 256 (issue 2: >= 10,000 Perlin scenes/s)
 #   train    fakeballoons bench train fcn_resnet50 512x512 batch 32 --amp (issue 4: >= 300 images/s)
+#   augment  fakeballoons bench augment --device cuda: a rendered batch's augmentation (transfer-gpu's
+#            320x320, batch 32) picture by picture through torchvision against whole-batch
 #   paper    starts the paper preset on 10,000 Perlin pairs in the background (setsid; it outlives
 #            this command, not the machine) into /tmp/paper; then call `paper-status` every few
 #            minutes in later commands while the machine is still warm
@@ -52,6 +54,7 @@ for s in "$@"; do
              --ignore tests/test_viewer_browser.py ;;
     tests-cuda) ;;
     render) step render $FB bench render --device cuda --batch 256 --scenes 2560 --workers 8 --json ;;
+    augment) step augment $FB bench augment --device cuda --size 320 --batch 32 --json ;;
     train) step train $FB bench train --model fcn_resnet50 --size 512 --batch 32 --device cuda --amp --json ;;
     paper) rm -rf /tmp/paper
            setsid nohup $FB train --data synthetic:perlin --out /tmp/paper --preset paper --device cuda \

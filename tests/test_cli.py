@@ -85,3 +85,11 @@ def test_bench_noise_runs(cli):
     assert code == 0
     results = json.loads(out)["results"]
     assert {r["noise"] for r in results} == {"perlin", "sc"} and all(r["median_ms"] > 0 for r in results)
+
+
+def test_bench_augment_runs(cli):
+    code, out, _ = cli(["bench", "augment", "--size", 16, "--batch", 4, "--steps", 2, "--json"])
+    assert code == 0, out
+    rows = json.loads(out)["results"]
+    assert [r["path"] for r in rows] == ["per_picture", "whole_batch"] and all(r["median_batch_ms"] > 0 for r in rows)
+    assert rows[1]["speedup"] > 0 and rows[0]["size"] == 16

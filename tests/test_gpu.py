@@ -73,3 +73,21 @@ def test_rendering_a_batch_queues_without_waiting_for_the_gpu():
     cpu = render_sampled(config, 0, range(4, 12))
     np.testing.assert_array_equal(batch.label.cpu().numpy(), cpu.label)
     assert np.abs(batch.image.cpu().numpy().astype(int) - cpu.image).max() <= 1
+
+
+def test_whole_batch_augmentation_queues_without_waiting_and_matches_the_cpu():
+    """The rendered batches' augmentation on CUDA (zoom crops, flips, colour jitter, grey): every
+    random draw made on the host and sent up pinned; the result is the CPU's (masks exactly,
+    pictures within a grey level)."""
+    from fakeballoons.data.transforms import Augment, augment_batch
+
+    aug = Augment(hflip=True, scale=(1.0, 2.0), jitter=0.4, hue=0.1, grayscale=0.3)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 4, (16, 64, 64), generator=gen)
+    gpu_images, gpu_labels = images.cuda(), labels.cuda()
+    augment_batch(gpu_images, gpu_labels, aug, torch.Generator().manual_seed(1))  # warm-up
+    out = _no_waits(lambda: augment_batch(gpu_images, gpu_labels, aug, torch.Generator().manual_seed(1)))
+    cpu = augment_batch(images, labels, aug, torch.Generator().manual_seed(1))
+    assert torch.equal(out[1].cpu(), cpu[1])
+    assert (out[0].cpu().int() - cpu[0].int()).abs().max() <= 1

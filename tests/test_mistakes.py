@@ -331,6 +331,7 @@ if not torch.cuda.is_available():
     CASES.update({
         "train: --device cuda without a GPU": lambda t: train_argv(t / "run", "--device", "cuda"),
         "bench: train --device cuda without a GPU": lambda t: ["bench", "train", "--device", "cuda", "--steps", 1],
+        "bench: augment --device cuda without a GPU": lambda t: ["bench", "augment", "--device", "cuda", "--steps", 1],
         "experiment: --device cuda without a GPU": lambda t: ["experiment", "--out", t / "e", "--data", DATA,
                                                               "--device", "cuda"],
     })

@@ -169,3 +169,64 @@ def test_batch_augmentation_on_rendered_scenes_is_reproducible_and_aligned(aug):
         assert (lb.numpy()[exact] == c).all()
     if aug.scale != (1.0, 1.0):  # both went through the per-pair pipeline: colour draws come after geometry
         assert torch.equal(lb, a[1])  # colour changes leave the labels alone
+
+
+def _reference(image, label, d, i, augment):
+    """Picture i of a batch through torchvision's own functions with the draws ``d``: rescale, crop,
+    flip, ColorJitter's steps in the drawn order, grey; in floating point, rounded at the end."""
+    from torchvision.transforms.v2 import functional as TF
+
+    h = image.shape[-1]
+    side, top, left = int(d.side[i]), int(d.top[i]), int(d.left[i])
+    x = TF.resize(tv_tensors.Image(image.float() / 255), [side, side], antialias=True)
+    y = TF.resize(tv_tensors.Mask(label), [side, side])
+    x, y = x[..., top:top + h, left:left + h], y[..., top:top + h, left:left + h]
+    if d.flip[i]:
+        x, y = x.flip(-1), y.flip(-1)
+    steps = [TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue]
+    for op in d.order[i].tolist():
+        if d.steps[op]:
+            x = steps[op](x, float(d.factors[op, i]))
+    if d.grey[i]:
+        x = TF.rgb_to_grayscale(x, num_output_channels=3)
+    return (x.as_subclass(torch.Tensor) * 255).round().clamp(0, 255).to(torch.uint8), y.as_subclass(torch.Tensor)
+
+
+@pytest.mark.parametrize("aug", [Augment(hflip=True, scale=(1.0, 2.0), jitter=0.4, hue=0.1, grayscale=0.3),
+                                 Augment(hflip=True, scale=(1.0, 2.0)),
+                                 Augment(jitter=0.3, hue=0.05)])
+def test_whole_batch_augmentation_is_torchvisions_picture_by_picture(aug):
+    """The batched path of rendered batches (``augment_batch``) gives each picture what
+    torchvision's functions give it with the same random choices: masks exactly, pictures within a
+    grey level."""
+    from fakeballoons.data.transforms import augment_batch, draw_batch
+
+    rng = np.random.default_rng(2)
+    b, h = 6, 24
+    label = torch.from_numpy(np.stack([_blocks(h, h, rng, block=5) for _ in range(b)]).astype(np.int64))
+    images = torch.from_numpy(rng.integers(0, 256, size=(b, 3, h, h), dtype=np.uint8))
+    d = draw_batch(b, h, aug, torch.Generator().manual_seed(5))
+    out_i, out_l = augment_batch(images, label, aug, torch.Generator(), draws=d)
+    assert out_i.dtype == torch.uint8 and out_i.shape == images.shape and out_l.shape == label.shape
+    for i in range(b):
+        ref_i, ref_l = _reference(images[i], label[i], d, i, aug)
+        assert torch.equal(out_l[i], ref_l)
+        assert (out_i[i].int() - ref_i.int()).abs().max() <= 1
+    # and apply_batch takes this path, with the same draws from the same generator
+    a = aug.apply_batch(images, label, torch.Generator().manual_seed(5))
+    assert torch.equal(a[0], out_i) and torch.equal(a[1], out_l)
+
+
+def test_whole_batch_draws_have_the_pipelines_distribution():
+    from fakeballoons.data.transforms import draw_batch
+
+    aug = Augment(hflip=True, scale=(1.0, 2.0), jitter=0.4, hue=0.1, grayscale=0.3)
+    d = draw_batch(4000, 32, aug, torch.Generator().manual_seed(0))
+    assert d.side.min() >= 32 and d.side.max() <= 64 and abs(d.side.double().mean().item() - 48) < 0.5
+    assert (d.top >= 0).all() and (d.top <= d.side - 32).all() and (d.left <= d.side - 32).all()
+    assert d.top.max() == 32 and d.left.max() == 32  # every offset reachable at the largest scale
+    assert abs(d.flip.double().mean().item() - 0.5) < 0.03 and abs(d.grey.double().mean().item() - 0.3) < 0.03
+    assert (d.order.sort(dim=1).values == torch.arange(4)).all()  # each row a permutation ...
+    assert abs((d.order[:, 0] == 3).double().mean().item() - 0.25) < 0.03  # ... of uniform order
+    assert d.factors[:3].min() >= 0.6 and d.factors[:3].max() <= 1.4 and d.factors[3].abs().max() <= 0.1
+    assert d.steps == (True, True, True, True)

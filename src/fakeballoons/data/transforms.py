@@ -21,6 +21,7 @@ Two ways to bring pairs to the training size (``TrainConfig.resize``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -64,20 +65,25 @@ class Augment:
 
     def apply_batch(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
                     ignore_index: int = 255):
-        """The augmentation of a batch, images (B, 3, H, W) and labels (B, H, W), on their device;
-        the random draws come from ``generator`` (a CPU generator), so they are reproducible.
-        Flips alone are applied to the whole batch at once; with a random scale or colour changes
-        each pair goes through the same torchvision pipeline as on the CPU (on the device): rescaled
-        (short side H x U[scale]) and cropped back to H x W, flipped, recoloured."""
+        """The augmentation of a batch, images (B, 3, H, W) uint8 and labels (B, H, W), on their
+        device; the random draws come from ``generator`` (a CPU generator), so they are reproducible.
+
+        Square pictures with zoom-in scales (``scale`` from 1 up, as the presets' pretraining) or none
+        are augmented as whole batches: a few dozen tensor operations per batch whatever its size,
+        no host-device synchronisation (:func:`augment_batch`). Otherwise each pair goes through the
+        same torchvision pipeline as on the CPU, one at a time (hundreds of small operations per
+        picture: slow on a GPU)."""
         if self.scale == (1.0, 1.0) and not self.photometric:
             if self.hflip:
                 flip = to_device(torch.rand(images.shape[0], generator=generator) < 0.5, images.device)
                 images = torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)
                 labels = torch.where(flip.view(-1, 1, 1), labels.flip(-1), labels)
             return images, labels
+        h, w = images.shape[-2:]
+        if h == w and self.scale[0] >= 1.0:
+            return augment_batch(images, labels, self, generator)
         from torchvision import tv_tensors
 
-        h, w = images.shape[-2:]
         if self.scale != (1.0, 1.0) and h != w:
             raise ValueError("a random scale of rendered batches needs square pictures")
         pipeline = pair_transforms(h, self, resize="short-side" if self.scale != (1.0, 1.0) else "square",
@@ -91,6 +97,140 @@ class Augment:
             out_images.append(x.as_subclass(torch.Tensor))
             out_labels.append(y.as_subclass(torch.Tensor))
         return torch.stack(out_images), torch.stack(out_labels)
+
+
+# ----------------------------------------------------------------------------- whole batches at once
+
+_GREY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) float -> (B, 1, H, W): torchvision's luma."""
+    return x[:, 0:1] * _GREY[0] + x[:, 1:2] * _GREY[1] + x[:, 2:3] * _GREY[2]
+
+
+def shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Float RGB pictures in [0, 1] (B, 3, H, W) with their hue turned by ``shift`` (B,) turns, as
+    torchvision's ``adjust_hue`` (HSV, hue modulo 1) does for one picture and one shift."""
+    maxc, _ = x.max(dim=1)
+    minc, _ = x.min(dim=1)
+    span = maxc - minc
+    flat = span == 0
+    safe = torch.where(flat, torch.ones_like(span), span)
+    r, g, b = x.unbind(1)
+    is_r, is_g = maxc == r, maxc == g
+    rise = torch.where(is_r, g - b, torch.where(is_g, b - r, r - g)) / safe  # zero where flat
+    sector = torch.where(is_r, 0.0, torch.where(is_g, 2.0, 4.0))
+    hue = torch.remainder((sector + rise) / 6.0 + shift.view(-1, 1, 1), 1.0)
+    sat = span / torch.where(maxc == 0, torch.ones_like(maxc), maxc)
+    # HSV -> RGB without sectors: channel n is v - v s clamp(min(k, 4 - k), 0, 1), k = (n + 6 h) mod 6
+    offsets = (5.0 - 2.0 * torch.arange(3, device=x.device, dtype=x.dtype)).view(1, 3, 1, 1)  # made there: no copy
+    k = torch.remainder(offsets + 6.0 * hue.unsqueeze(1), 6.0)
+    ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+    return (maxc.unsqueeze(1) * (1.0 - sat.unsqueeze(1) * ramp)).clamp(0.0, 1.0)
+
+
+def _colour_op(x: torch.Tensor, op: int, factor: torch.Tensor) -> torch.Tensor:
+    """One of ColorJitter's four steps on float pictures, a factor per picture: 0 brightness,
+    1 contrast (towards the mean luma), 2 saturation (towards each pixel's luma), 3 hue."""
+    if op == 3:
+        return shift_hue(x, factor)
+    f = factor.view(-1, 1, 1, 1)
+    if op == 0:
+        return (x * f).clamp(0.0, 1.0)
+    towards = _grey(x).mean(dim=(1, 2, 3), keepdim=True) if op == 1 else _grey(x)
+    return (x * f + towards * (1.0 - f)).clamp(0.0, 1.0)
+
+
+class BatchDraws(NamedTuple):
+    """The random choices of :func:`augment_batch` for a batch of B pictures (CPU tensors)."""
+
+    flip: torch.Tensor  # (B,) bool
+    side: torch.Tensor  # (B,) int64: the rescaled side, round(H x U[scale])
+    top: torch.Tensor  # (B,) int64: the crop's corner in the rescaled picture
+    left: torch.Tensor
+    order: torch.Tensor  # (B, 4) int64: ColorJitter's steps (0 brightness .. 3 hue) in the order applied
+    factors: torch.Tensor  # (4, B) float: each step's factor (hue: a shift in turns)
+    steps: tuple[bool, bool, bool, bool]  # which steps the augmentation has
+    grey: torch.Tensor  # (B,) bool
+
+
+def draw_batch(b: int, h: int, augment: Augment, generator: torch.Generator) -> BatchDraws:
+    """The random choices of :func:`augment_batch`, from ``generator``: geometry first (so a
+    colour change never moves a label), then colour."""
+    if augment.scale[0] < 1.0:
+        raise ValueError("augment_batch takes zoom-in scales (from 1 up)")
+    flip = torch.rand(b, generator=generator) < 0.5 if augment.hflip else torch.zeros(b, dtype=torch.bool)
+    if augment.scale != (1.0, 1.0):
+        lo, hi = augment.scale
+        side = torch.round(h * (lo + (hi - lo) * torch.rand(b, generator=generator, dtype=torch.float64)))
+        side = side.long().clamp(min=h)
+        top = (torch.rand(b, generator=generator, dtype=torch.float64) * (side - h + 1)).floor().long()
+        left = (torch.rand(b, generator=generator, dtype=torch.float64) * (side - h + 1)).floor().long()
+    else:
+        side, top, left = torch.full((b,), h), torch.zeros(b, dtype=torch.long), torch.zeros(b, dtype=torch.long)
+    j = augment.jitter
+    steps = (j > 0, j > 0, j > 0, augment.hue > 0)
+    if any(steps):
+        order = torch.argsort(torch.rand(b, 4, generator=generator), dim=1)  # a random order per picture
+        factors = torch.stack([torch.empty(b).uniform_(max(0.0, 1.0 - j), 1.0 + j, generator=generator)
+                               for _ in range(3)] + [torch.empty(b).uniform_(-augment.hue, augment.hue,
+                                                                             generator=generator)])
+    else:
+        order, factors = torch.zeros(b, 0, dtype=torch.long), torch.zeros(4, b)
+    grey = torch.rand(b, generator=generator) < augment.grayscale if augment.grayscale > 0 else \
+        torch.zeros(b, dtype=torch.bool)
+    return BatchDraws(flip, side, top, left, order, factors, steps, grey)
+
+
+def augment_batch(images: torch.Tensor, labels: torch.Tensor, augment: Augment, generator: torch.Generator,
+                  draws: BatchDraws | None = None):
+    """``augment`` applied to a batch of square pictures in whole-batch tensor operations.
+
+    The same distribution as the per-pair torchvision pipeline (``pair_transforms`` with
+    ``short-side``): each picture rescaled to side round(H x U[scale]) (bilinear, as
+    ``F.interpolate``; zoom-in only, so antialiasing changes nothing) and a random H x H crop cut
+    from it (its mask by nearest neighbour, as torchvision resizes masks), flipped with probability
+    0.5, then ColorJitter's brightness, contrast, saturation and hue in a random order per picture,
+    then grey with probability ``grayscale``. The colour steps run in floating point and round once
+    at the end (torchvision rounds down to uint8 after each step: a difference of a grey level or
+    two). Every random draw (:func:`draw_batch`, or ``draws``) is made on the CPU and sent to the
+    device without waiting for it."""
+    b, _, h, w = images.shape
+    if h != w:
+        raise ValueError("augment_batch takes square pictures")
+    d = draws if draws is not None else draw_batch(b, h, augment, generator)
+    device = images.device
+    step = h / d.side.double()  # source pixels per output pixel
+    out = torch.arange(h, dtype=torch.float64)
+    rows = (d.top.unsqueeze(1) + out) * step.unsqueeze(1)  # (B, H): output row -> rescaled row -> source
+    cols = (d.left.unsqueeze(1) + out) * step.unsqueeze(1)
+    cols = torch.where(d.flip.unsqueeze(1), cols.flip(1), cols)
+    # masks: nearest neighbour as F.interpolate(mode="nearest"): floor(dst * in / out)
+    r_idx = to_device(rows.floor().long().clamp(max=h - 1), device)
+    c_idx = to_device(cols.floor().long().clamp(max=w - 1), device)
+    labels = labels[torch.arange(b, device=device).view(b, 1, 1), r_idx.unsqueeze(2), c_idx.unsqueeze(1)]
+    # pictures: bilinear as F.interpolate(align_corners=False), by grid_sample at the output pixels' centres
+    grid_y = (2.0 * (rows + 0.5 * step.unsqueeze(1)) / h - 1.0).float()
+    grid_x = (2.0 * (cols + 0.5 * step.unsqueeze(1)) / w - 1.0).float()
+    grid = torch.stack(torch.broadcast_tensors(grid_x.unsqueeze(1), grid_y.unsqueeze(2)), dim=-1)
+    x = images.float() / 255.0
+    if augment.scale != (1.0, 1.0) or augment.hflip:
+        x = torch.nn.functional.grid_sample(x, to_device(grid, device), mode="bilinear", padding_mode="border",
+                                            align_corners=False)
+    if any(d.steps):
+        factors = to_device(d.factors.float(), device)
+        for slot in range(4):
+            for op in range(4):
+                chosen = (d.order[:, slot] == op).nonzero().flatten()  # on the CPU: no device sync
+                if not d.steps[op] or len(chosen) == 0:
+                    continue
+                idx = to_device(chosen, device)
+                x.index_copy_(0, idx, _colour_op(x.index_select(0, idx), op, factors[op].index_select(0, idx)))
+    if augment.grayscale > 0:
+        grey = to_device(d.grey, device)
+        x = torch.where(grey.view(b, 1, 1, 1), _grey(x).expand_as(x), x)
+    return (x * 255.0).round_().clamp_(0, 255).to(torch.uint8), labels
 
 
 class _ShortSide:
