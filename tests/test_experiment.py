@@ -465,6 +465,13 @@ def test_the_configurations_in_docs_transfer_still_load():
         big = experiment.load_experiment_preset(f"transfer-{name}")
         assert (small.pretrain.size, big.pretrain.size) == (64, 128)
         assert dataclasses.replace(small, pretrain=dataclasses.replace(small.pretrain, size=128)) == big
+    # smaller pretraining batches (more steps over the same 80,000 scenes), nothing else different
+    steps = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-steps.json"))
+    assert [arm.train.batch_size for arm in steps.arms] == [16, 8] and steps.downstream.lr == 0.004
+    for arm in steps.arms:
+        assert dataclasses.replace(arm.train, batch_size=32) == t80.pretrain and arm.downstream is None
+    assert dataclasses.replace(steps, arms=t80.arms, downstream=dataclasses.replace(steps.downstream, lr=0.008)) \
+        == t80
 
 
 def test_a_link_to_a_removed_run_is_replaced(tmp_path, monkeypatch):
