@@ -111,7 +111,11 @@ def test_a_pixel_in_shadow_is_the_shading_formula_without_diffuse_and_specular()
     right, up, fwd = cam[K.RIGHT:K.RIGHT + 3], cam[K.UP:K.UP + 3], cam[K.FWD:K.FWD + 3]
     rel = np.array([0.0, -1.0, 0.0]) - eye
     xn, yn = rel @ right / (rel @ fwd) / cam[K.SX], rel @ up / (rel @ fwd) / cam[K.SY]
-    px, py = int((xn + 1) / 2 * 64), int((1 - yn) / 2 * 64)
+    # That point is the camera's target: the image centre, a corner of four pixels. Rounding takes the
+    # pixel below it whatever the last bit of the projection (int() took the box's pixel above it
+    # when yn came out +9e-17: NumPy 2.4.6 on an AMD EPYC, 2026-11-26).
+    px, py = round((xn + 1) / 2 * 64), round((1 - yn) / 2 * 64)
+    assert (px, py) == (32, 32)
     assert sample.label[py, px] == 0  # the ground, not the box
     expected = math.floor(0.8 * 0.2 * 255 + 0.5)  # albedo ka, no diffuse term
     assert (sample.image[py, px] == expected).all()
