@@ -210,20 +210,22 @@ def augment_batch(images: torch.Tensor, labels: torch.Tensor, augment: Augment, 
     r_idx = to_device(rows.floor().long().clamp(max=h - 1), device)
     c_idx = to_device(cols.floor().long().clamp(max=w - 1), device)
     labels = labels[torch.arange(b, device=device).view(b, 1, 1), r_idx.unsqueeze(2), c_idx.unsqueeze(1)]
-    # pictures: bilinear as F.interpolate(align_corners=False), by grid_sample at the output pixels' centres
-    grid_y = (2.0 * (rows + 0.5 * step.unsqueeze(1)) / h - 1.0).float()
-    grid_x = (2.0 * (cols + 0.5 * step.unsqueeze(1)) / w - 1.0).float()
-    grid = torch.stack(torch.broadcast_tensors(grid_x.unsqueeze(1), grid_y.unsqueeze(2)), dim=-1)
     x = images.float() / 255.0
     if augment.scale != (1.0, 1.0) or augment.hflip:
+        # pictures: bilinear as F.interpolate(align_corners=False), by grid_sample at the output pixels' centres
+        grid_y = (2.0 * (rows + 0.5 * step.unsqueeze(1)) / h - 1.0).float()
+        grid_x = (2.0 * (cols + 0.5 * step.unsqueeze(1)) / w - 1.0).float()
+        grid = torch.stack(torch.broadcast_tensors(grid_x.unsqueeze(1), grid_y.unsqueeze(2)), dim=-1)
         x = torch.nn.functional.grid_sample(x, to_device(grid, device), mode="bilinear", padding_mode="border",
                                             align_corners=False)
     if any(d.steps):
         factors = to_device(d.factors.float(), device)
         for slot in range(4):
             for op in range(4):
+                if not d.steps[op]:
+                    continue
                 chosen = (d.order[:, slot] == op).nonzero().flatten()  # on the CPU: no device sync
-                if not d.steps[op] or len(chosen) == 0:
+                if len(chosen) == 0:
                     continue
                 idx = to_device(chosen, device)
                 x.index_copy_(0, idx, _colour_op(x.index_select(0, idx), op, factors[op].index_select(0, idx)))
