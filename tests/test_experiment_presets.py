@@ -1,0 +1,72 @@
+"""The shipped experiment presets and the experiment files in docs/transfer: each differs from the
+one it is compared with in what it says, and nothing else."""
+
+import dataclasses
+import json
+
+import pytest
+
+from fakeballoons.train import experiment
+
+
+def test_t_interval_and_presets():
+    from fakeballoons.train.report import t_interval
+
+    lo, hi = t_interval([1.0, 2.0, 3.0])
+    assert (lo + hi) / 2 == pytest.approx(2.0) and hi - lo == pytest.approx(2 * 4.303 * 1.0 / 3 ** 0.5)
+    assert t_interval([1.0]) is None
+    assert experiment.load_experiment_preset("quick-folder").seeds == 2
+    assert experiment.load_experiment_preset("paper-coco").downstream.num_train == 1000
+    short, long, longer = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-80k", "transfer-160k"))
+    assert (short.pretrain.num_train, long.pretrain.num_train, longer.pretrain.num_train) == (20000, 80000, 160000)
+    assert dataclasses.replace(long, pretrain=short.pretrain) == short  # nothing else differs
+    assert dataclasses.replace(longer, pretrain=short.pretrain) == short
+
+
+def test_the_configurations_in_docs_transfer_still_load():
+    """docs/transfer.md gives commands with these files: each must stay a valid experiment or scene."""
+    from pathlib import Path
+
+    from fakeballoons.codec import load_preset
+    from fakeballoons.config import SceneConfig
+
+    files = sorted((Path(__file__).resolve().parents[1] / "docs" / "transfer").glob("*.json"))
+    assert len(files) >= 3
+    for path in files:
+        if "arms" in json.loads(path.read_text()) or path.name.startswith("transfer"):
+            exp = experiment.load_experiment_preset(str(path))
+            assert exp.kind == "transfer" and exp.seeds >= 1, path.name
+        else:
+            assert load_preset(SceneConfig, str(path), "scene").num_classes >= 2, path.name
+    many = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-many.json"))
+    t80 = experiment.load_experiment_preset("transfer-80k")
+    assert many.arms[0].scene.num_classes == 64 and dataclasses.replace(many, arms=t80.arms) == t80
+    for name in ("80k", "160k"):  # the 64x64 pretraining differs from its preset in the scenes' size only
+        small = experiment.load_experiment_preset(str(files[0].parent / f"transfer-{name}-64px.json"))
+        big = experiment.load_experiment_preset(f"transfer-{name}")
+        assert (small.pretrain.size, big.pretrain.size) == (64, 128)
+        assert dataclasses.replace(small, pretrain=dataclasses.replace(small.pretrain, size=128)) == big
+    # smaller pretraining batches (more steps over the same 80,000 scenes), nothing else different
+    steps = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-steps.json"))
+    assert [arm.train.batch_size for arm in steps.arms] == [16, 8] and steps.downstream.lr == 0.004
+    for arm in steps.arms:
+        assert dataclasses.replace(arm.train, batch_size=32) == t80.pretrain and arm.downstream is None
+    assert dataclasses.replace(steps, arms=t80.arms, downstream=dataclasses.replace(steps.downstream, lr=0.008)) \
+        == t80
+
+
+def test_the_240k_preset_is_the_160k_pretraining_continued_and_nothing_else():
+    """transfer-240k: transfer-160k's pretraining, then 80,000 more scenes with the same recipe
+    (seed 1: new scenes), both pretrained arms fine-tuned at 4e-3, the scratch arm as before."""
+    from fakeballoons.data.sources import DataConfig
+
+    t160, t240 = (experiment.load_experiment_preset(n) for n in ("transfer-160k", "transfer-240k"))
+    assert dataclasses.replace(t240, arms=t160.arms) == t160  # the scratch arm, seeds, pretraining unchanged
+    first, second = t240.arms
+    assert (first.name, first.scene, first.continues) == (t160.arms[0].name, t160.arms[0].scene, "")
+    assert (second.continues, second.scene) == (first.name, first.scene)
+    assert t240.recipe(second) == dataclasses.replace(t160.pretrain, num_train=80000)
+    for arm in t240.arms:
+        assert t240.downstream_recipe(arm.name) == dataclasses.replace(t160.downstream, lr=0.004)
+    jobs = {j.name: j.run for j in experiment.plan(experiment.ExperimentRun(t240, DataConfig("synthetic")))}
+    assert jobs["pretrain-perlin-nuisance-240k"].train.seed == jobs["pretrain-perlin-nuisance"].train.seed + 1
