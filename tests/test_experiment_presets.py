@@ -17,10 +17,26 @@ def test_t_interval_and_presets():
     assert t_interval([1.0]) is None
     assert experiment.load_experiment_preset("quick-folder").seeds == 2
     assert experiment.load_experiment_preset("paper-coco").downstream.num_train == 1000
-    short, long, longer = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-80k", "transfer-160k"))
+    names = ("transfer-20k", "transfer-80k", "transfer-160k")
+    short, long, longer = (experiment.load_experiment_preset(n) for n in names)
     assert (short.pretrain.num_train, long.pretrain.num_train, longer.pretrain.num_train) == (20000, 80000, 160000)
     assert dataclasses.replace(long, pretrain=short.pretrain) == short  # nothing else differs
     assert dataclasses.replace(longer, pretrain=short.pretrain) == short
+
+
+def test_the_transfer_preset_is_transfer_160k_in_batches_of_8_fine_tuned_at_4e_3():
+    """`transfer`, the design that reached +3 mean IoU: transfer-160k's scenes and recipe with pretraining
+    batches of 8 (the batch-8 arm of docs/transfer/transfer-80k-steps.json, twice the scenes) and both
+    arms fine-tuned at 4e-3; nothing else differs."""
+    from pathlib import Path
+
+    t, t160 = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-160k"))
+    assert (t.pretrain.num_train, t.pretrain.batch_size, t.downstream.lr, t.seeds) == (160000, 8, 0.004, 3)
+    assert dataclasses.replace(t, pretrain=dataclasses.replace(t.pretrain, batch_size=32),
+                               downstream=dataclasses.replace(t.downstream, lr=0.008)) == t160
+    steps = Path(__file__).resolve().parents[1] / "docs" / "transfer" / "transfer-80k-steps.json"
+    b8 = experiment.load_experiment_preset(str(steps)).arms[1].train
+    assert b8.batch_size == 8 and dataclasses.replace(t.pretrain, num_train=80000) == b8
 
 
 def test_the_configurations_in_docs_transfer_still_load():

@@ -213,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p, "downstream data (transfer experiments)", required=False)
     p.add_argument("--out", required=True, help="experiment directory")
     p.add_argument("--preset", default="quick-folder",
-                   help="quick-folder (default), transfer, transfer-80k, transfer-160k, transfer-240k, transfer-gpu, "
-                        "paper-coco, report-ablations (a sweep) or a JSON file")
+                   help="quick-folder (default), transfer, transfer-20k, transfer-80k, transfer-160k, transfer-240k, "
+                        "transfer-gpu, paper-coco, report-ablations (a sweep) or a JSON file")
     p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per arm (overrides the preset)")
     p.add_argument("--shard", metavar="I/N",
                    help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")
