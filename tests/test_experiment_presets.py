@@ -37,6 +37,10 @@ def test_the_transfer_preset_is_transfer_160k_in_batches_of_8_fine_tuned_at_4e_3
     steps = Path(__file__).resolve().parents[1] / "docs" / "transfer" / "transfer-80k-steps.json"
     b8 = experiment.load_experiment_preset(str(steps)).arms[1].train
     assert b8.batch_size == 8 and dataclasses.replace(t.pretrain, num_train=80000) == b8
+    # the file its runs were made with: the preset but for the arm's name
+    made = experiment.load_experiment_preset(str(steps.parent / "transfer-160k-b8.json"))
+    assert made.arms[0].name != t.arms[0].name and made.recipe(made.arms[0]) == t.pretrain
+    assert dataclasses.replace(made, arms=t.arms, pretrain=t.pretrain) == t  # its arm carries its own recipe
 
 
 def test_the_configurations_in_docs_transfer_still_load():
