@@ -3,10 +3,13 @@ one it is compared with in what it says, and nothing else."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from fakeballoons.train import experiment
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "transfer"  # the experiment files docs/transfer.md runs
 
 
 def test_t_interval_and_presets():
@@ -28,29 +31,24 @@ def test_the_transfer_preset_is_transfer_160k_in_batches_of_8_fine_tuned_at_4e_3
     """`transfer`, the design that reached +3 mean IoU: transfer-160k's scenes and recipe with pretraining
     batches of 8 (the batch-8 arm of docs/transfer/transfer-80k-steps.json, twice the scenes) and both
     arms fine-tuned at 4e-3; nothing else differs."""
-    from pathlib import Path
-
     t, t160 = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-160k"))
     assert (t.pretrain.num_train, t.pretrain.batch_size, t.downstream.lr, t.seeds) == (160000, 8, 0.004, 3)
     assert dataclasses.replace(t, pretrain=dataclasses.replace(t.pretrain, batch_size=32),
                                downstream=dataclasses.replace(t.downstream, lr=0.008)) == t160
-    steps = Path(__file__).resolve().parents[1] / "docs" / "transfer" / "transfer-80k-steps.json"
-    b8 = experiment.load_experiment_preset(str(steps)).arms[1].train
+    b8 = experiment.load_experiment_preset(str(DOCS / "transfer-80k-steps.json")).arms[1].train
     assert b8.batch_size == 8 and dataclasses.replace(t.pretrain, num_train=80000) == b8
     # the file its runs were made with: the preset but for the arm's name
-    made = experiment.load_experiment_preset(str(steps.parent / "transfer-160k-b8.json"))
+    made = experiment.load_experiment_preset(str(DOCS / "transfer-160k-b8.json"))
     assert made.arms[0].name != t.arms[0].name and made.recipe(made.arms[0]) == t.pretrain
     assert dataclasses.replace(made, arms=t.arms, pretrain=t.pretrain) == t  # its arm carries its own recipe
 
 
 def test_the_configurations_in_docs_transfer_still_load():
     """docs/transfer.md gives commands with these files: each must stay a valid experiment or scene."""
-    from pathlib import Path
-
     from fakeballoons.codec import load_preset
     from fakeballoons.config import SceneConfig
 
-    files = sorted((Path(__file__).resolve().parents[1] / "docs" / "transfer").glob("*.json"))
+    files = sorted(DOCS.glob("*.json"))
     assert len(files) >= 3
     for path in files:
         if "arms" in json.loads(path.read_text()) or path.name.startswith("transfer"):
@@ -58,16 +56,16 @@ def test_the_configurations_in_docs_transfer_still_load():
             assert exp.kind == "transfer" and exp.seeds >= 1, path.name
         else:
             assert load_preset(SceneConfig, str(path), "scene").num_classes >= 2, path.name
-    many = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-many.json"))
+    many = experiment.load_experiment_preset(str(DOCS / "transfer-80k-many.json"))
     t80 = experiment.load_experiment_preset("transfer-80k")
     assert many.arms[0].scene.num_classes == 64 and dataclasses.replace(many, arms=t80.arms) == t80
     for name in ("80k", "160k"):  # the 64x64 pretraining differs from its preset in the scenes' size only
-        small = experiment.load_experiment_preset(str(files[0].parent / f"transfer-{name}-64px.json"))
+        small = experiment.load_experiment_preset(str(DOCS / f"transfer-{name}-64px.json"))
         big = experiment.load_experiment_preset(f"transfer-{name}")
         assert (small.pretrain.size, big.pretrain.size) == (64, 128)
         assert dataclasses.replace(small, pretrain=dataclasses.replace(small.pretrain, size=128)) == big
     # smaller pretraining batches (more steps over the same 80,000 scenes), nothing else different
-    steps = experiment.load_experiment_preset(str(files[0].parent / "transfer-80k-steps.json"))
+    steps = experiment.load_experiment_preset(str(DOCS / "transfer-80k-steps.json"))
     assert [arm.train.batch_size for arm in steps.arms] == [16, 8] and steps.downstream.lr == 0.004
     for arm in steps.arms:
         assert dataclasses.replace(arm.train, batch_size=32) == t80.pretrain and arm.downstream is None
