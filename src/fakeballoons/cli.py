@@ -27,7 +27,7 @@ from .commands import (  # noqa: F401 - load_scene and _data_config are part of 
     load_scene,
 )
 from .config import NOISE_FUNCTIONS
-from .errors import ConfigError, UserError
+from .errors import ConfigError, Stopped, UserError
 from .render import DEVICES
 from .scene import SCENE_KINDS
 
@@ -96,6 +96,13 @@ def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = Tr
     p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: DATA: ignore value")
     p.add_argument("--remap", help="folder: DATA: label values to replace, e.g. 11:255")
     p.add_argument("--device", choices=DEVICES, default="cpu")
+
+
+def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint-minutes", type=_float_in(0.01, 1e6), default=10.0,
+                   help="also write last.pt within an epoch every this many minutes (default 10); a stop "
+                        "(SIGTERM, SIGINT) writes one at once; rerunning resumes it exactly")
+    p.add_argument("--checkpoint-steps", type=_int_in(1, 10**9), help="and every this many steps")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --init: auto = all matching tensors but the final classifier layers "
                         "(default); all-matching = every matching tensor; backbone = backbone only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_checkpoint_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("experiment", help="experiments over scene designs: transfer to a task, or a sweep",
@@ -227,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="likewise for every run that starts from nothing: the pretraining runs and the "
                             "scratch arms (compare pretraining designs against scratch runs trained once)")
     p.add_argument("--quiet", action="store_true")
+    _add_checkpoint_options(p)
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("view", help="the local web viewer (the report's four pages)")
@@ -289,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"fakeballoons {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as exc:
+        print(f"fakeballoons {args.command}: {exc}; rerun the same command to continue from it", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         return 130
 

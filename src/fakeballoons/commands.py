@@ -117,6 +117,12 @@ def _data_config(args):
                       remap=tuple(parse_remap(args.remap).items()))
 
 
+def _checkpoints(args):
+    from .train.loop import Checkpoints
+
+    return Checkpoints(minutes=args.checkpoint_minutes, steps=args.checkpoint_steps)
+
+
 def cmd_train(args) -> int:
     from .train.loop import TrainingDiverged, train
     from .train.run import RunConfig, load_train_preset
@@ -133,7 +139,7 @@ def cmd_train(args) -> int:
               f"from random weights)", file=sys.stderr)
     run = RunConfig(_data_config(args), cfg, init=args.init, transfer=args.transfer, device=args.device)
     try:
-        train(run, args.out, resume=args.resume, progress=not args.quiet)
+        train(run, args.out, resume=args.resume, progress=not args.quiet, checkpoints=_checkpoints(args))
     except TrainingDiverged as exc:
         print(f"fakeballoons train: stopped: {exc}; the last good checkpoint (if any) is {args.out}/last.pt",
               file=sys.stderr)
@@ -155,7 +161,8 @@ def cmd_experiment(args) -> int:
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
     try:
         path = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log,
-                              reuse=args.reuse or args.reuse_pretraining, reuse_scratch=args.reuse is not None)
+                              reuse=args.reuse or args.reuse_pretraining, reuse_scratch=args.reuse is not None,
+                              checkpoints=_checkpoints(args))
     except TrainingDiverged as exc:
         print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
         return 1

@@ -36,3 +36,14 @@ class ConfigError(UserError, ValueError):
         field = prefix if not self.field else (f"{prefix}{self.field}" if self.field.startswith("[")
                                                 else f"{prefix}.{self.field}")
         return ConfigError(field, self.problem, unknown=self.unknown)
+
+
+class Stopped(Exception):
+    """A stop signal (SIGTERM, SIGINT) arrived; the run wrote a checkpoint to resume from and stopped.
+    The CLI says so in one line and exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int, where: str):
+        import signal
+
+        self.signum, self.where = int(signum), where
+        super().__init__(f"stopped by {signal.Signals(signum).name} {where}")

@@ -57,25 +57,31 @@ class _Indexed(Dataset):
 
 
 def batches(ds: Dataset, batch_size: int, *, train: bool, seed: int, epoch: int, device: torch.device,
-            augment: Augment = Augment(), workers: int = 0, rank: int = 0, world: int = 1) -> Iterator[Batch]:
+            augment: Augment = Augment(), workers: int = 0, rank: int = 0, world: int = 1,
+            skip: int = 0) -> Iterator[Batch]:
     """(images, labels, dataset indices) on ``device``, shuffled by (seed, epoch) when ``train``.
 
     With several processes each takes every world-th sample. A training epoch drops its last
     partial batch (if there is a full one). Datasets that render on a GPU (``render_indices``) do
-    so there when ``device`` is CUDA, and get ``augment`` applied to whole batches.
+    so there when ``device`` is CUDA, and get ``augment`` applied to whole batches. ``skip``
+    batches are left out at the start, never read or rendered: the rest of an epoch resumed
+    mid-way is the same as in an uninterrupted one.
     """
     n = len(ds)
     order = epoch_order(n, seed, epoch) if train else list(range(n))
     if device.type == "cuda" and hasattr(ds, "render_indices"):
-        yield from _rendered_on_device(ds, order[rank::world], batch_size, train, seed, epoch, device, augment)
+        yield from _rendered_on_device(ds, order[rank::world], batch_size, train, seed, epoch, device, augment, skip)
         return
     if world > 1:
         sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=train, seed=seed)
         sampler.set_epoch(epoch)
+        sampler = list(sampler)
     else:
         sampler = order
+    sampler = sampler[skip * batch_size:]
+    full = train and n >= batch_size  # an epoch of full batches only (a resumed one too)
     loader = DataLoader(_Indexed(ds, seed, epoch), batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        drop_last=train and n >= batch_size, pin_memory=device.type == "cuda")
+                        drop_last=full, pin_memory=device.type == "cuda")
     try:
         for images, labels, idx in loader:
             yield (images.to(device, non_blocking=True), labels.to(device, non_blocking=True),
@@ -85,12 +91,12 @@ def batches(ds: Dataset, batch_size: int, *, train: bool, seed: int, epoch: int,
 
 
 def _rendered_on_device(ds, mine: list[int], batch_size: int, train: bool, seed: int, epoch: int,
-                        device: torch.device, augment: Augment) -> Iterator[Batch]:
-    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+                        device: torch.device, augment: Augment, skip: int = 0) -> Iterator[Batch]:
     stop = len(mine) - len(mine) % batch_size if train and len(mine) >= batch_size else len(mine)
-    for start in range(0, stop, batch_size):
+    for start in range(skip * batch_size, stop, batch_size):
         idx = mine[start:start + batch_size]
         images, labels = ds.render_indices(idx, device="cuda")
-        if train:
+        if train:  # each batch's draws seeded by its place in the epoch: a resumed epoch draws the same
+            generator = torch.Generator().manual_seed(sample_seed(seed, epoch, start))
             images, labels = augment.apply_batch(images, labels, generator, int(ds.ignore_index))
         yield images, labels, to_device(torch.tensor(idx), device)

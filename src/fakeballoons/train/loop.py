@@ -16,10 +16,14 @@ processes, and only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +36,7 @@ from .._version import __version__
 from ..data import formats
 from ..data.loader import batches, epoch_seed
 from ..data.sources import Data, open_data
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, Stopped, UserError
 from .metrics import SegmentationMetrics
 from .models import build_model
 from .run import RunConfig, TrainConfig
@@ -110,21 +114,80 @@ def _bar(iterable, dist: Dist, progress: bool, **kwargs):
                 **kwargs)
 
 
+@dataclass
+class Partial:
+    """Where a training epoch stands after ``step`` steps: what a mid-epoch checkpoint carries."""
+
+    epoch: int
+    lr: float  # the learning rate the epoch started at (its metrics line's)
+    step: int = 0
+    loss_total: float = 0.0  # the sum of the finished steps' losses, in step order
+    loss_steps: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Checkpoints:
+    """When to write a checkpoint within an epoch: every ``minutes`` of wall time or every ``steps``
+    steps (whichever comes first; None: never), and at once when a stop signal has arrived.
+
+    ``watch()`` turns SIGTERM (what schedulers send before a time limit) and SIGINT into a request
+    to stop that the training loop honours after its current step, writing a checkpoint first.
+    """
+
+    def __init__(self, minutes: float | None = 10.0, steps: int | None = None):
+        self.minutes, self.steps = minutes, steps
+        self.signum: int | None = None
+        self._since = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        """Whether to write one after (zero-based) ``step``."""
+        if self.signum is not None:
+            return True
+        if self.steps and (step + 1) % self.steps == 0:
+            return True
+        return self.minutes is not None and time.monotonic() - self._since >= 60 * self.minutes
+
+    def written(self) -> None:
+        self._since = time.monotonic()
+
+    @contextlib.contextmanager
+    def watch(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        def on_signal(signum, frame):  # noqa: ARG001 - signal API
+            self.signum = signum
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+
 def train_one_epoch(model, optimizer, scheduler, data: Data, cfg: TrainConfig, epoch: int,
-                    device: torch.device, dist: Dist, progress: bool) -> tuple[float, int]:
+                    device: torch.device, dist: Dist, progress: bool, partial: Partial | None = None,
+                    checkpoints: Checkpoints | None = None, save=None) -> tuple[float, int]:
     """One pass over the training split. Returns (mean loss, images seen by this process).
 
     Each step's loss is read one step late: reading it at once would make the host wait for the
     GPU, while the previous step's is ready and the host can go on to queue (and render) the next
     batch. A non-finite loss is thus caught one step late, before any checkpoint of the epoch.
+
+    ``partial``: where a checkpoint written mid-epoch left this epoch (its first ``step`` batches
+    are skipped, never read). When ``checkpoints`` says one is due, ``save(partial)`` writes it;
+    after a stop signal the epoch then raises :class:`Stopped`.
     """
     model.train()
-    total, steps, seen, pending = 0.0, 0, 0, None
+    state = partial or Partial(epoch, optimizer.param_groups[0]["lr"])
+    total, steps, seen, pending = state.loss_total, state.loss_steps, 0, None
     stream = batches(data.train, cfg.batch_size, train=True, seed=cfg.seed, epoch=epoch, device=device,
-                     augment=data.augment, workers=cfg.workers, rank=dist.rank, world=dist.world)
+                     augment=data.augment, workers=cfg.workers, rank=dist.rank, world=dist.world, skip=state.step)
     bar = _bar(stream, dist, progress, total=max(1, len(data.train) // (cfg.batch_size * dist.world)),
-               desc=f"epoch {epoch}", unit="batch")
-    for step, (images, labels, _) in enumerate(bar):
+               initial=state.step, desc=f"epoch {epoch}", unit="batch")
+    for step, (images, labels, _) in enumerate(bar, start=state.step):
         loss = compute_loss(forward(model, images, cfg.amp), labels, data.ignore_index)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -137,10 +200,34 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, cfg: TrainConfig, e
             bar.set_postfix(loss=f"{total / steps:.4f}")
         pending = (step, loss.detach())
         seen += images.shape[0]
+        # several processes decide together, every 50 steps (a decision is a collective call)
+        if checkpoints is not None and (dist.world == 1 or (step + 1) % 50 == 0) and \
+                _agree(dist, checkpoints.due(step), device):
+            total += _finite(pending[1].item(), epoch, pending[0])
+            steps, pending = steps + 1, None
+            _check_weights(model, epoch)
+            save(dataclasses.replace(state, step=step + 1, loss_total=total, loss_steps=steps))
+            checkpoints.written()
+            if progress and dist.main:
+                bar.write(f"epoch {epoch}: checkpoint written after step {step + 1}", file=sys.stderr)
+            if _agree(dist, checkpoints.signum is not None, device):
+                raise Stopped(checkpoints.signum or signal.SIGTERM,
+                              f"in epoch {epoch} after step {step + 1}; a checkpoint was written")
     if pending is not None:
         total += _finite(pending[1].item(), epoch, pending[0])
         steps += 1
     return total / max(steps, 1), seen
+
+
+def _agree(dist: Dist, flag: bool, device: torch.device) -> bool:
+    """``flag`` of any process, on every process (so that all write and stop together)."""
+    if dist.world == 1:
+        return flag
+    import torch.distributed as tdist
+
+    box = torch.tensor([int(flag)], device=device)
+    tdist.all_reduce(box, op=tdist.ReduceOp.MAX)
+    return bool(box.item())
 
 
 def _finite(value: float, epoch: int, step: int) -> float:
@@ -235,9 +322,11 @@ def open_run_dir(out: Path, run: RunConfig, resume: bool) -> tuple[RunDir, bool]
     """Check ``out`` for this run and write its config.json; returns (the directory, whether a
     checkpoint is to be resumed).
 
-    A directory that holds this run with a checkpoint needs ``resume``; one that holds it without
-    a checkpoint (stopped before its first epoch ended) starts again; one with another run, or a
-    non-empty one that holds no run, is refused: nothing of the user's is overwritten.
+    A directory that holds this run with a checkpoint is continued from it (the same command run
+    again continues a stopped run; ``resume`` only insists that there is one); one that holds it
+    with no checkpoint and no results (stopped before anything was saved) starts again; one with
+    results but no ``last.pt``, one with another run, or a non-empty one that holds no run, is
+    refused: nothing of the user's is overwritten or deleted.
     """
     run_dir = RunDir(out)
     if out.exists() and not out.is_dir():
@@ -248,8 +337,12 @@ def open_run_dir(out: Path, run: RunConfig, resume: bool) -> tuple[RunDir, bool]
             raise UserError(f"{out} holds a run made with other settings ({why}); use the same options "
                             "or a new directory")
         has_checkpoint = run_dir.last.exists()
-        if has_checkpoint and not resume:
-            raise UserError(f"{out} already holds a run; use --resume to continue it, or a new directory")
+        results = [p.name for p in (run_dir.best, run_dir.confusion) if p.exists()]
+        if run_dir.metrics.exists() and run_dir.metrics.stat().st_size > 0:
+            results.insert(0, run_dir.metrics.name)
+        if not has_checkpoint and results:
+            raise UserError(f"{out} holds results ({', '.join(results)}) but no last.pt to continue from; "
+                            "put last.pt back, or train into a new directory (nothing was changed)")
     else:
         if resume:
             raise UserError(f"--resume: {out} holds no run (no config.json) to resume")
@@ -292,8 +385,9 @@ def _on_main(dist: Dist, fn):
     return value
 
 
-def restore(run_dir: RunDir, model, optimizer, scheduler) -> tuple[int, float, list[dict]]:
-    """Load last.pt into model, optimizer and scheduler; returns (its epoch, best macro F1, metric lines)."""
+def restore(run_dir: RunDir, model, optimizer, scheduler) -> tuple[int, float, list[dict], Partial | None]:
+    """Load last.pt into model, optimizer and scheduler; returns (its last finished epoch, best macro
+    F1, metric lines, and for a checkpoint written mid-epoch where that epoch stands)."""
     ckpt = formats.load_torch(run_dir.last, "checkpoint")
     try:
         model.load_state_dict(ckpt["model"])
@@ -301,6 +395,12 @@ def restore(run_dir: RunDir, model, optimizer, scheduler) -> tuple[int, float, l
         if scheduler is not None and ckpt.get("scheduler"):
             scheduler.load_state_dict(ckpt["scheduler"])
         epoch, best = int(ckpt["epoch"]), float(ckpt.get("best_macro_f1", -1.0))
+        partial = None
+        if ckpt.get("partial") is not None:
+            partial = Partial(**ckpt["partial"])
+            if partial.epoch != epoch + 1 or not 0 <= partial.step or not isinstance(ckpt.get("rng"), torch.Tensor):
+                raise ValueError(f"a mid-epoch record of epoch {partial.epoch} after epoch {epoch}")
+            torch.set_rng_state(ckpt["rng"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{run_dir.last} is not a checkpoint of this run ({first})") from None
@@ -308,17 +408,28 @@ def restore(run_dir: RunDir, model, optimizer, scheduler) -> tuple[int, float, l
     if run_dir.metrics.exists():
         lines = [x for x in formats.read_jsonl(run_dir.metrics, "metrics log")
                  if isinstance(x.get("epoch"), int) and x["epoch"] <= epoch]
-    return epoch, best, lines
+    return epoch, best, lines, partial
 
 
 # ----------------------------------------------------------------------------- the run
 
 
-def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> list[dict]:
+def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+          checkpoints: Checkpoints | None = None) -> list[dict]:
     """Train (and evaluate each epoch) into run directory ``out``; returns the metrics lines.
 
     ``run.train.epochs == 0`` evaluates the initial (or ``init``) model once and writes one line.
+    ``checkpoints``: when to write ``last.pt`` within an epoch as well as after it (default: every
+    10 minutes); a stop signal (SIGTERM, SIGINT) then writes one and raises :class:`Stopped`.
+    Resumed from such a checkpoint, the run ends as it would have without the stop (on the CPU,
+    bit for bit).
     """
+    checkpoints = checkpoints or Checkpoints()
+    with checkpoints.watch():
+        return _train(run, out, resume, progress, checkpoints)
+
+
+def _train(run: RunConfig, out: str | Path, resume: bool, progress: bool, checkpoints: Checkpoints) -> list[dict]:
     cfg = run.train
     if run.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
@@ -344,9 +455,9 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, max(1, len(data.train) // (cfg.batch_size * dist.world)))
-    start, best, lines = 1, -1.0, []
+    start, best, lines, partial = 1, -1.0, [], None
     if resuming:
-        done, best, lines = restore(run_dir, model, optimizer, scheduler)
+        done, best, lines, partial = restore(run_dir, model, optimizer, scheduler)
         if cfg.epochs < done:
             raise UserError(f"--resume: {out} has already trained {done} epochs; --epochs must be at least that")
         start = done + 1
@@ -370,10 +481,20 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
              "seconds": round(time.perf_counter() - t0, 3)}, per_image)
         return lines
     for epoch in range(start, cfg.epochs + 1):
-        torch.manual_seed(epoch_seed(cfg.seed, epoch))  # dropout etc.: a function of the epoch alone
+        if partial is None:  # else the random state is the checkpoint's, restored above
+            torch.manual_seed(epoch_seed(cfg.seed, epoch))  # dropout etc.: a function of the epoch alone
         t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        loss, seen = train_one_epoch(net, optimizer, scheduler, data, cfg, epoch, device, dist, progress)
+        partial = partial or Partial(epoch, optimizer.param_groups[0]["lr"])
+        lr = partial.lr
+
+        def save(state: Partial, epoch=epoch) -> None:
+            if dist.main:
+                save_checkpoint(run_dir, run, model, optimizer, scheduler, epoch - 1,
+                                lines[-1]["metrics"] if lines else None, best, data.classes, state)
+
+        loss, seen = train_one_epoch(net, optimizer, scheduler, data, cfg, epoch, device, dist, progress, partial,
+                                     checkpoints, save)
+        partial = None
         train_seconds = time.perf_counter() - t0
         _check_weights(model, epoch)
         metrics, per_image = evaluate(net, data, cfg, device, dist, progress)
@@ -388,14 +509,20 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
 
 
 def save_checkpoint(run_dir: RunDir, run: RunConfig, model, optimizer, scheduler, epoch: int,
-                    metrics: dict, best: float, classes: list[str]) -> float:
-    """Write last.pt (and best.pt when macro F1 improved); returns the best macro F1 so far."""
-    macro_f1 = metrics["macro_f1"]["value"]
+                    metrics: dict | None, best: float, classes: list[str], partial: Partial | None = None) -> float:
+    """Write last.pt (and best.pt when macro F1 improved); returns the best macro F1 so far.
+
+    With ``partial`` the checkpoint is one written mid-epoch: ``epoch`` is the last finished epoch
+    (with its ``metrics``), ``partial`` where the next one stands, and torch's random state is
+    kept so that the rest of the epoch draws what it would have drawn."""
+    macro_f1 = metrics["macro_f1"]["value"] if partial is None else -1.0
     ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler else None, "epoch": epoch,
             "config": run.to_dict(), "metrics": metrics, "best_macro_f1": max(best, macro_f1),
             "classes": classes, "package_version": __version__}
-    if macro_f1 > best:
+    if partial is not None:
+        ckpt.update(partial=partial.to_dict(), rng=torch.get_rng_state())
+    elif macro_f1 > best:
         formats.save_torch(run_dir.best, ckpt)
     formats.save_torch(run_dir.last, ckpt)
     return max(best, macro_f1)
