@@ -24,6 +24,7 @@ from .commands import (  # noqa: F401 - load_scene and _data_config are part of 
     cmd_train,
     cmd_verify,
     cmd_view,
+    cmd_weights,
     load_scene,
 )
 from .config import NOISE_FUNCTIONS
@@ -205,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-val", type=_int_in(1, 10**9), help="synthetic data: validation pairs")
     p.add_argument("--bootstrap", type=_int_in(0, 100_000), help="bootstrap resamples for intervals")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
-    p.add_argument("--init", metavar="CHECKPOINT", help="initialise from a checkpoint (see --transfer)")
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="initialise from a checkpoint, a backbone written by export, or pretrained:NAME (weights "
+                        "shipped with the package: 'fakeballoons weights' lists them); see --transfer")
     p.add_argument("--transfer", choices=TRANSFER_MODES, default="auto",
                    help="with --init: auto = all matching tensors but the final classifier layers "
                         "(default); all-matching = every matching tensor; backbone = backbone only")
@@ -227,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N",
                    help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--transfer", choices=TRANSFER_MODES, help="what pretraining carries over")
+    p.add_argument("--shipped-weights", action="store_true",
+                   help="take each arm's pretrained model from the weights shipped with the package that its "
+                        "pretraining made ('fakeballoons weights'), instead of pretraining: only the downstream "
+                        "runs are trained")
     reuse = p.add_mutually_exclusive_group()
     reuse.add_argument("--reuse-pretraining", metavar="EXPDIR",
                        help="use the finished pretraining runs of another experiment directory where they are "
@@ -259,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory (its last.pt) or checkpoint file")
     p.add_argument("--out", required=True, help="output .pt file (a .json record goes beside it)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("weights", help="pretrained weights shipped with the package: list, show a card, check",
+                       description="The weights registry: 'weights' (or 'weights list') lists the entries, "
+                                   "'weights show NAME' prints one's card (what it was trained on, how, and what it "
+                                   "gained), 'weights check [NAME]' checks the files' SHA-256. Use an entry with "
+                                   "'train --init pretrained:NAME' or 'experiment --shipped-weights'.")
+    p.add_argument("action", nargs="?", choices=("list", "show", "check"), default="list")
+    p.add_argument("name", nargs="?", help="an entry's name (show, check)")
+    p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("bench", help="throughput benchmarks (benchmarks/bench.py of a source checkout)",
                        description="Run benchmarks/bench.py: render, noise, generate, train or view; "

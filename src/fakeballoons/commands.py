@@ -151,12 +151,23 @@ def cmd_experiment(args) -> int:
     import dataclasses
 
     from .data.generate import parse_shard
-    from .train.experiment import ExperimentRun, finished, load_experiment_preset, plan, run_experiment
+    from .train.experiment import (
+        ExperimentRun,
+        finished,
+        load_experiment_preset,
+        plan,
+        run_experiment,
+        with_shipped_weights,
+    )
     from .train.loop import TrainingDiverged
 
     exp = load_experiment_preset(args.preset)
     overrides = {"seeds": args.seeds, "transfer": args.transfer}
     exp = dataclasses.replace(exp, **{k: v for k, v in overrides.items() if v is not None})
+    if args.shipped_weights:
+        if exp.kind != "transfer":
+            raise UserError("--shipped-weights: only a transfer experiment pretrains; a sweep has nothing to replace")
+        exp = with_shipped_weights(exp)
     record = ExperimentRun(exp, _data_config(args) if args.data else None, device=args.device)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
     try:
@@ -202,6 +213,32 @@ def cmd_report(args) -> int:
         raise UserError("--out DIR is needed for a report of run directories")
     path = write_report(args.runs, args.out)
     print(f"wrote {path} and {path.parent / 'curves.png'}")
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from . import weights
+
+    if args.action == "list":
+        if args.name:
+            raise UserError(f"'weights list' takes no name (got {args.name!r}); 'weights show NAME' prints a card")
+        cards = weights.registry()
+        if not cards:
+            print("no weights are registered in this installation")
+            return 0
+        rows = [(c["name"], c["architecture"], f"{c['input_size']} px, {c['bytes'] / 1e6:.1f} MB", c["summary"])
+                for c in cards.values()]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            print("  ".join(x.ljust(w) for x, w in zip(r, widths)) + "  " + r[3])
+        return 0
+    if args.action == "show":
+        if not args.name:
+            raise UserError("'weights show' needs a NAME ('fakeballoons weights' lists them)")
+        print(weights.describe(weights.card(args.name)))
+        return 0
+    for name in ([args.name] if args.name else weights.names()):  # check
+        print(f"{name}: {weights.path(name)} OK (sha256 {weights.card(name)['sha256'][:16]}...)")
     return 0
 
 

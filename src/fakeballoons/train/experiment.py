@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .. import weights
 from .._version import __version__
-from ..codec import difference, from_plain, load_preset, to_plain
+from ..codec import difference, extension, from_plain, load_preset, to_plain
 from ..config import SceneConfig
 from ..data import formats
-from ..data.sources import DataConfig, open_data, spelt_like
+from ..data.sources import DataConfig, open_data, spelt_like, synthetic_scene
 from ..errors import ConfigError, UserError
 from .loop import RunDir, read_run_config, train
 from .run import RunConfig, TrainConfig
@@ -54,6 +55,8 @@ class Arm:
     # the experiment's, which the scratch arm uses), e.g. a fine-tuning learning rate of its own
     continues: str = ""  # transfer: an earlier arm whose pretrained model this arm's pretraining starts
     # from (every matching tensor), on this arm's scenes with that arm's pretraining seed + 1 (new scenes)
+    weights: str = extension("")  # transfer: shipped weights (fakeballoons.weights) that are this arm's
+    # pretrained model, instead of a pretraining run
 
 
 _REPORT_ARMS = (Arm("perlin", SceneConfig(noise="perlin")), Arm("sc", SceneConfig(noise="sc")))
@@ -78,7 +81,7 @@ class ExperimentConfig:
             raise ConfigError("kind", f"must be one of {list(EXPERIMENT_KINDS)}, got {self.kind!r}")
         if not self.arms:
             raise ConfigError("arms", "must list at least one arm")
-        seen = set()
+        seen, shipped = set(), {a.name for a in self.arms if a.weights}
         for i, arm in enumerate(self.arms):
             if not isinstance(arm.name, str) or not _NAME.match(arm.name):
                 raise ConfigError(f"arms[{i}].name", "must be letters, digits and . _ + - (it names directories), "
@@ -94,6 +97,15 @@ class ExperimentConfig:
             if arm.continues and self.kind != "transfer":
                 raise ConfigError(f"arms[{i}].continues", "only a transfer experiment continues a pretraining; "
                                                           "remove it")
+            if arm.weights and self.kind != "transfer":
+                raise ConfigError(f"arms[{i}].weights", "only a transfer experiment starts from shipped weights; "
+                                                        "remove it")
+            if arm.weights and arm.continues:
+                raise ConfigError(f"arms[{i}].weights", "an arm takes shipped weights or continues another arm's "
+                                                        "pretraining, not both")
+            if arm.continues and arm.continues in shipped:
+                raise ConfigError(f"arms[{i}].continues", f"{arm.continues!r} has no pretraining run to continue "
+                                                          "(it takes shipped weights)")
             if arm.continues and arm.continues not in seen:
                 raise ConfigError(f"arms[{i}].continues", f"must name an arm listed before it, one of "
                                                           f"{sorted(seen)}; got {arm.continues!r}")
@@ -147,6 +159,26 @@ class ExperimentRun:
         return from_plain(cls, {k: v for k, v in data.items() if k != "package_version"})
 
 
+def with_shipped_weights(exp: ExperimentConfig) -> ExperimentConfig:
+    """The design with each arm's pretraining replaced by the shipped weights that exactly that
+    pretraining made (the same scenes and recipe); an arm no entry was made by is a UserError."""
+    arms = []
+    for arm in exp.arms:
+        if arm.weights:
+            arms.append(arm)
+            continue
+        recipe = exp.recipe(arm)
+        scene = synthetic_scene(DataConfig("synthetic", scene=arm.scene), recipe.size)  # as rendered
+        match = next((name for name, card in weights.registry().items()
+                      if not arm.continues and difference(SceneConfig.from_dict(card["scene"]), scene) is None
+                      and difference(TrainConfig.from_dict(card["recipe"]), recipe) is None), None)
+        if match is None:
+            raise UserError(f"--shipped-weights: no shipped weights were made by arm {arm.name!r}'s pretraining "
+                            f"(fakeballoons weights lists them); leave out --shipped-weights to pretrain it")
+        arms.append(dataclasses.replace(arm, weights=match))
+    return dataclasses.replace(exp, arms=tuple(arms))
+
+
 def load_experiment_preset(name: str) -> ExperimentConfig:
     """An experiment preset (``paper-coco``, ``quick-folder``, ``report-ablations``) or a JSON file."""
     return load_preset(ExperimentConfig, name, "experiment preset")
@@ -171,6 +203,8 @@ def plan(record: ExperimentRun) -> list[Job]:
     if exp.kind == "transfer":
         seeds = {}
         for arm in exp.arms:
+            if arm.weights:  # its pretrained model ships with the package: no pretraining run
+                continue
             cfg, init, needs = exp.recipe(arm), None, ()
             if arm.continues:  # the earlier arm's model, trained on, never on a scene it has seen
                 cfg = dataclasses.replace(cfg, seed=seeds[arm.continues] + 1)
@@ -179,13 +213,16 @@ def plan(record: ExperimentRun) -> list[Job]:
             jobs.append(Job(f"pretrain-{arm.name}", RunConfig(DataConfig("synthetic", scene=arm.scene), cfg, init=init,
                                                               transfer="all-matching" if init else "auto",
                                                               device=device), needs))
+        shipped = {a.name: a.weights for a in exp.arms if a.weights}
         for seed in range(exp.seeds):
             for name in exp.downstream_arms:
                 cfg = dataclasses.replace(exp.downstream_recipe(name), seed=seed)
                 init = None if name == BASELINE else f"pretrain-{name}/last.pt"
+                if name in shipped:
+                    init = f"{weights.PREFIX}{shipped[name]}"
                 jobs.append(Job(f"downstream-{name}-seed{seed}",
                                 RunConfig(record.downstream, cfg, init=init, transfer=exp.transfer, device=device),
-                                () if init is None else (f"pretrain-{name}",)))
+                                () if init is None or name in shipped else (f"pretrain-{name}",)))
         return jobs
     for seed in range(exp.seeds):
         for arm in exp.arms:
@@ -261,6 +298,9 @@ def check_experiment(record: ExperimentRun) -> list[Job]:
         if not torch.cuda.is_available():
             raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
     jobs = plan(record)
+    for arm in record.experiment.arms:
+        if arm.weights:
+            weights.path(arm.weights)  # registered, there, and its SHA-256 the card's
     if record.downstream is not None:
         ds = record.experiment.downstream
         open_data(record.downstream, size=ds.size, num_train=ds.num_train, num_val=ds.num_val, seed=ds.seed)
@@ -353,7 +393,8 @@ def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, 
         if waiting:
             log(f"{job.name}: waits for {', '.join(waiting)} (another shard, or a later call)")
             continue
-        run = job.run if job.run.init is None else dataclasses.replace(job.run, init=str(out / job.run.init))
+        run = job.run if job.run.init is None or job.run.init.startswith(weights.PREFIX) else \
+            dataclasses.replace(job.run, init=str(out / job.run.init))
         resume = (path / "last.pt").exists()
         log(f"{job.name}: {'resuming' if resume else 'training' if job.run.train.epochs else 'evaluating'}")
         train(run, path, resume=resume, progress=progress, checkpoints=checkpoints)
@@ -369,4 +410,4 @@ def _epochs(jobs: list[Job], name: str) -> int:
 
 
 __all__ = ["Arm", "EXPERIMENT_KINDS", "check_experiment", "ExperimentConfig", "ExperimentRun", "Job", "finished",
-           "load_experiment_preset", "plan", "read_experiment", "run_experiment"]
+           "load_experiment_preset", "plan", "read_experiment", "run_experiment", "with_shipped_weights"]

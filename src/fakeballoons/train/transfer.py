@@ -22,7 +22,13 @@ TRANSFER_MODES = ("auto", "all-matching", "backbone")
 
 
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    """The model weights in a training checkpoint (or a bare state dict), loaded without running code."""
+    """The model weights in a training checkpoint (or a bare state dict), loaded without running code;
+    ``pretrained:NAME`` is the package's shipped weights NAME (their SHA-256 checked first)."""
+    from .. import weights
+
+    shipped = weights.resolve(path)
+    if shipped is not None:
+        path = shipped[1]
     ckpt = formats.load_torch(path, "checkpoint")
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

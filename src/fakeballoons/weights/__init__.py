@@ -1,0 +1,176 @@
+"""Pretrained weights that ship with the package: a model pretrained on our scenes, one line away.
+
+The registry is one table, ``registry.json`` beside this module: one *card* per entry, naming its
+file (in this folder, installed with the package, never downloaded), the file's SHA-256, the
+architecture, the synthetic classes, the input normalisation and size it was trained at, the
+scene configuration and training recipe that made it (resolved, as JSON), the command and commit
+that made it, how the file was checked against that run, and its measured transfer results with
+intervals. Cards are written by :mod:`fakeballoons.weights.publish` from run directories, never by
+hand.
+
+Using an entry::
+
+    from fakeballoons import weights
+
+    weights.names()                                  # the registered entries
+    model = weights.load(NAME)                       # torchvision's LR-ASPP, every tensor loaded
+    model = weights.load(NAME, num_classes=8)        # the same with fresh final layers for 8 classes
+    sd = weights.state_dict(NAME, layout="backbone")  # torchvision.models.mobilenet_v3_large's keys
+    torchvision.models.mobilenet_v3_large().load_state_dict(sd, strict=False)  # all but `classifier.*`
+
+and on the command line ``fakeballoons train ... --init pretrained:NAME``, ``fakeballoons
+experiment --preset transfer ... --shipped-weights`` (each arm whose pretraining an entry was made by
+takes that entry instead of pretraining), ``fakeballoons weights`` (the list) and ``fakeballoons
+weights show NAME`` (the card). Every load checks the file's SHA-256 first and reads it with
+``weights_only=True``; a missing, truncated or altered file is a :class:`~fakeballoons.UserError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+#: The prefix that names a registered entry wherever a checkpoint path is taken (``--init``).
+PREFIX = "pretrained:"
+
+#: Every card has every one of these fields (a test holds the registry to it).
+CARD_FIELDS = (
+    "name", "summary", "file", "sha256", "bytes", "architecture", "torchvision_backbone", "num_classes",
+    "classes", "input_size", "resize", "normalization", "scene", "recipe", "command", "commit", "check",
+    "results", "limits",
+)
+
+
+def _folder() -> Path:
+    return Path(str(resources.files(__name__)))
+
+
+@cache
+def registry() -> dict[str, dict[str, Any]]:
+    """Every card of the registry, by name (read once from ``registry.json``)."""
+    path = _folder() / "registry.json"
+    try:
+        cards = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"the weights registry {path} cannot be read ({exc}); reinstall fakeballoons") from None
+    return {card["name"]: card for card in cards}
+
+
+def names() -> list[str]:
+    """The names of the registered weights."""
+    return list(registry())
+
+
+def card(name: str) -> dict[str, Any]:
+    """The card of entry ``name``; an unknown name is a UserError listing the known ones."""
+    cards = registry()
+    if name not in cards:
+        known = ", ".join(cards) or "none"
+        raise UserError(f"no shipped weights named {name!r}; the package has: {known} "
+                        "(fakeballoons weights lists them)")
+    return cards[name]
+
+
+def path(name: str) -> Path:
+    """The file of entry ``name``, after checking that it is there and that its SHA-256 is the card's."""
+    entry = card(name)
+    file = _folder() / entry["file"]
+    if not file.is_file():
+        raise UserError(f"the weights file of {name} is missing ({file}); reinstall fakeballoons")
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    if digest != entry["sha256"]:
+        raise UserError(f"the weights file of {name} ({file}) is damaged or altered: its SHA-256 is {digest[:16]}..., "
+                        f"the registry's {entry['sha256'][:16]}...; reinstall fakeballoons")
+    return file
+
+
+def resolve(spec: str) -> tuple[str, str] | None:
+    """``(name, file)`` for a checkpoint given as ``pretrained:NAME`` (checked), else None."""
+    if not spec.startswith(PREFIX):
+        return None
+    name = spec[len(PREFIX):]
+    return name, str(path(name))
+
+
+def state_dict(name: str, layout: str = "segmentation") -> dict:
+    """The tensors of entry ``name`` (file checked, read with ``weights_only=True``).
+
+    ``layout``: ``"segmentation"`` (default), the keys of the torchvision segmentation model
+    (``backbone.*``, ``classifier.*``: :func:`load` builds it); ``"backbone"``, the backbone alone
+    with the keys of the torchvision classification model it was built from
+    (``torchvision.models.mobilenet_v3_large``: ``features.*``), which loads it with
+    ``strict=False`` leaving only its ``classifier.*`` at their initial values.
+    """
+    from ..data import formats
+
+    if layout not in ("segmentation", "backbone"):
+        raise UserError(f"layout must be 'segmentation' or 'backbone', got {layout!r}")
+    file = path(name)
+    state = formats.load_torch(file, "weights file")
+    if layout == "segmentation":
+        return state
+    from ..train.export import backbone_state
+
+    return backbone_state(state, card(name)["architecture"])
+
+
+def load(name: str, num_classes: int | None = None):
+    """A ready torchvision segmentation model with entry ``name``'s weights, in eval mode.
+
+    Without ``num_classes`` every tensor is loaded (strictly): the model answers in the synthetic
+    classes it was pretrained on. With ``num_classes``, the model has that many classes and every
+    tensor but the final classifier layers is loaded (the transfer the package's experiments use):
+    ready to fine-tune.
+    """
+    from ..train.models import build_model
+    from ..train.transfer import load_init
+
+    entry = card(name)
+    state = state_dict(name)
+    if num_classes is None:
+        model = build_model(entry["architecture"], entry["num_classes"])
+        model.load_state_dict(state)
+    else:
+        model = build_model(entry["architecture"], num_classes)
+        load_init(model, state, "auto", PREFIX + name)
+    return model.eval()
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """The card as text for a terminal (``fakeballoons weights show``)."""
+    lines = [f"{entry['name']}: {entry['summary']}", ""]
+    size = entry["input_size"]
+    norm = entry["normalization"]
+    lines += [
+        f"  architecture   {entry['architecture']} (torchvision; backbone {entry['torchvision_backbone']})",
+        f"  classes        {entry['num_classes']} synthetic: {', '.join(entry['classes'])}",
+        f"  input          {size}x{size} ({entry['resize']}), normalised with mean {norm['mean']}, std {norm['std']}",
+        f"  file           {entry['file']} ({entry['bytes']:,} bytes, float32)",
+        f"  sha256         {entry['sha256']}",
+        f"  made by        {entry['command']}",
+        f"  at commit      {entry['commit']}",
+        f"  checked        {entry['check']}",
+        "",
+        "  transfer results (mean IoU, percent; 95% intervals over validation images and over seeds):",
+    ]
+    for r in entry["results"]:
+        lines.append(f"    {r['data']}: scratch {r['scratch']:.1f}, pretrained {r['pretrained']:.1f}, "
+                     f"{r['difference']:+.1f} images [{r['images'][0]:+.1f}, {r['images'][1]:+.1f}] "
+                     f"seeds [{r['seeds'][0]:+.1f}, {r['seeds'][1]:+.1f}] ({r['seeds_run']} seeds; {r['command']})")
+    lines += ["", f"  limits         {entry['limits']}", "",
+              "  scene configuration (resolved):", _indent(entry["scene"]),
+              "  training recipe (resolved):", _indent(entry["recipe"])]
+    return "\n".join(lines)
+
+
+def _indent(obj: Any) -> str:
+    return "\n".join("    " + line for line in json.dumps(obj, indent=2).splitlines())
+
+
+__all__ = ["CARD_FIELDS", "PREFIX", "card", "describe", "load", "names", "path", "registry", "resolve", "state_dict"]
