@@ -245,9 +245,27 @@ def test_a_run_from_before_a_new_option_still_resumes():
 
 
 @pytest.mark.slow
-def test_existing_run_needs_resume(trained, cli):
-    code, _, err = cli(["train", "--data", DATA, "--out", trained, *TINY])
-    assert code == 2 and "already holds a run" in err
+def test_the_same_command_again_continues_a_run_and_leaves_a_finished_one_as_it_was(trained, tmp_path, cli):
+    run = tmp_path / "again"
+    shutil.copytree(trained, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != "config.json"}
+    assert cli(["train", "--data", DATA, "--out", run, "--epochs", "2", *TINY])[0] == 0  # finished: nothing to do
+    assert lines(run) == lines(trained)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != "config.json"} == before
+    code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "2", *TINY, "--lr", "0.5"])
+    assert code == 2 and "other settings" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_run_with_results_but_no_last_pt_is_refused_and_nothing_deleted(trained, tmp_path, cli, resume):
+    run = tmp_path / "lost"
+    shutil.copytree(trained, run)
+    (run / "last.pt").unlink()
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code, _, err = cli(["train", "--data", DATA, "--out", run, "--epochs", "2", *TINY, *resume])
+    assert code == 2 and err.count("\n") == 1 and "no last.pt" in err and "metrics.jsonl" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
 def test_presets():

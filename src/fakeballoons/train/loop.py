@@ -487,7 +487,7 @@ def _train(run: RunConfig, out: str | Path, resume: bool, progress: bool, checkp
         partial = partial or Partial(epoch, optimizer.param_groups[0]["lr"])
         lr = partial.lr
 
-        def save(state: Partial, epoch=epoch) -> None:
+        def save(state: Partial, epoch=epoch, best=best) -> None:
             if dist.main:
                 save_checkpoint(run_dir, run, model, optimizer, scheduler, epoch - 1,
                                 lines[-1]["metrics"] if lines else None, best, data.classes, state)
