@@ -85,7 +85,8 @@ def publish(name: str, run_dir: Path, *, command: str, commit: str, summary: str
         "bytes": len(data), "architecture": run.train.model, "torchvision_backbone": BACKBONES[run.train.model][0],
         "num_classes": len(ckpt["classes"]), "classes": list(ckpt["classes"]), "input_size": run.train.size,
         "resize": run.train.resize, "normalization": {"mean": list(MEAN), "std": list(STD)},
-        "scene": synthetic_scene(run.data, run.train.size).to_dict(), "recipe": run.train.to_dict(), "command": command, "commit": commit,
+        "scene": synthetic_scene(run.data, run.train.size).to_dict(), "recipe": run.train.to_dict(),
+        "command": command, "commit": commit,
         "check": check, "results": [transfer_result(*r) for r in results], "limits": limits,
     }
     assert set(card) == set(CARD_FIELDS), set(card) ^ set(CARD_FIELDS)
