@@ -108,3 +108,20 @@ def test_label_colour_agrees_with_float_hsl():
         assert all(abs(g - r) <= 0.5 + 1e-9 for g, r in zip(got, ref)), hue
     assert label_colour(360.0) == label_colour(0.0) == (255, 0, 0)
     assert label_colour(-10.0) == label_colour(350.0)
+
+
+def test_an_override_of_a_preset_given_by_name_extends_that_preset(tmp_path):
+    """In a preset, "downstream": "real" stands for {"base": "real"}: an experiment that extends it
+    and sets one value of its downstream recipe keeps the rest of the real recipe."""
+    from fakeballoons.train.experiment import load_experiment_preset
+    from fakeballoons.train.run import load_train_preset
+
+    path = tmp_path / "exp.json"
+    path.write_text(json.dumps({"base": "transfer-20k", "downstream": {"lr": 0.004}}))
+    exp = load_experiment_preset(str(path))
+    assert exp.downstream == dataclasses.replace(load_train_preset("real"), lr=0.004)
+    assert exp.downstream.model == "lraspp_mobilenet_v3_large" and exp.downstream.epochs == 30
+    assert exp.pretrain == load_experiment_preset("transfer-20k").pretrain
+    # and the other way round: a name over an object replaces it
+    path.write_text(json.dumps({"base": "transfer-20k", "pretrain": "quick"}))
+    assert load_experiment_preset(str(path)).pretrain == load_train_preset("quick")

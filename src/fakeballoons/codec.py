@@ -225,12 +225,39 @@ def _read_preset(cls, name: str, what: str) -> tuple[str, Any]:
     return name, data
 
 
-def _merge(base: dict, over: dict) -> dict:
-    """``over`` on top of ``base``: nested objects merge key by key, anything else is replaced."""
+def _field_types(tp: Any) -> dict[str, Any]:
+    """The annotated type of each field of dataclass ``tp`` ({} for anything else)."""
+    if not (dataclasses.is_dataclass(tp) and isinstance(tp, type)):
+        return {}
+    return typing.get_type_hints(tp)
+
+
+def _config_class(tp: Any) -> Any:
+    """The configuration dataclass a value of annotated type ``tp`` is (``X``, ``X | None``), or None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        classes = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+        plain = [a for a in typing.get_args(tp) if a is not type(None) and not dataclasses.is_dataclass(a)]
+        return classes[0] if len(classes) == 1 and not plain else None
+    return tp if dataclasses.is_dataclass(tp) else None
+
+
+def _merge(base: dict, over: dict, tp: Any = None) -> dict:
+    """``over`` on top of ``base``: nested objects merge key by key, anything else is replaced.
+
+    With ``tp``, the configuration class both describe, a preset's name in place of a nested
+    configuration with presets stands for ``{"base": NAME}`` on either side, so
+    ``{"downstream": {"lr": 0.004}}`` over ``{"downstream": "real"}`` is the ``real`` preset with
+    that learning rate, not the defaults with it."""
     out = dict(base)
+    hints = _field_types(tp)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and BASE not in value:
-            out[key] = _merge(out[key], value)
+        sub = _config_class(hints.get(key))
+        presets = sub is not None and getattr(sub, "PRESETS", None)
+        below = out.get(key)
+        if presets and isinstance(below, str) and isinstance(value, dict) and BASE not in value:
+            below = {BASE: below}
+        if isinstance(value, dict) and isinstance(below, dict) and BASE not in value:
+            out[key] = _merge(below, value, sub)
         else:
             out[key] = value
     return out
@@ -252,7 +279,7 @@ def resolve_base(cls, data: dict, path: str = "", _seen: tuple[str, ...] = ()) -
     if BASE in base:
         base = resolve_base(cls, base, path, (*_seen, name))
     own = {k: v for k, v in data.items() if k != BASE}
-    return _merge({k: v for k, v in base.items() if k != DESCRIPTION}, own)
+    return _merge({k: v for k, v in base.items() if k != DESCRIPTION}, own, cls)
 
 
 def load_preset(cls, name: str, what: str = "preset"):
