@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import SceneConfig
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .config import SceneConfig
 
 
 def load_scene(name: str | None) -> SceneConfig:
     """A scene configuration: a preset name, a JSON file (keys it omits take defaults), or the defaults."""
+    from .codec import load_preset
+    from .config import SceneConfig
+
     if name is None:
         return SceneConfig()
-    from .codec import load_preset
 
     return load_preset(SceneConfig, name, "scene configuration")
 
@@ -62,6 +67,15 @@ def cmd_render(args) -> int:
     if args.scene_out:
         files.append((args.scene_out, formats.json_bytes(scene.to_dict(), indent=2)))
     formats.write_files_atomic(files)
+    return 0
+
+
+def cmd_warmup(args) -> int:
+    from .render import warm_up
+
+    for what, seconds in warm_up().items():
+        print(f"{what} kernel: ready in {seconds:.1f} s")
+    print("kernels are in numba's cache: later processes load them at once")
     return 0
 
 
@@ -113,8 +127,22 @@ def _data_config(args):
     from .data.sources import DataConfig
 
     scene = load_scene(args.scene) if args.scene else None
-    return DataConfig(args.data, scene=scene, classes=args.classes, ignore_index=args.ignore_index,
+    return DataConfig(absolute_source(args.data), scene=scene, classes=args.classes, ignore_index=args.ignore_index,
                       remap=tuple(parse_remap(args.remap).items()))
+
+
+def absolute_source(source: str) -> str:
+    """DATA with a relative path made absolute from the current directory: a run records the
+    directory its data was when it started, so that a rerun from elsewhere cannot read other data."""
+    import os
+
+    from .data.sources import split_source
+
+    kind, arg = split_source(source)
+    if kind == "synthetic" or not arg or os.path.isabs(arg):
+        return source
+    path = os.path.abspath(arg)
+    return path if kind == "directory" else f"{kind}:{path}"
 
 
 def _checkpoints(args):

@@ -93,11 +93,15 @@ def export_backbone(source: str | Path, out: str | Path) -> dict:
     path = _checkpoint_path(Path(source))
     out = Path(out)
     record_path = out.with_suffix(".json")
+    if out.suffix.lower() == ".json":
+        raise UserError(f"--out {out}: the weights need a name of their own (the record goes beside them as "
+                        f"{record_path.name}); use e.g. {out.with_suffix('.pt')}")
     for p in (out, record_path):
         if p.exists():
             raise UserError(f"{p} exists; choose another --out (an export never overwrites a file)")
     ckpt = formats.load_torch(path, "checkpoint")
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict) or "config" not in ckpt:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict) or "config" not in ckpt or \
+            not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt["model"].items()):
         raise UserError(f"{path} is not a fakeballoons training checkpoint (it needs the model and its run config)")
     try:
         run = RunConfig.from_dict(ckpt["config"])
@@ -108,8 +112,15 @@ def export_backbone(source: str | Path, out: str | Path) -> dict:
     state = backbone_state(ckpt["model"], name)
     if not state:
         raise UserError(f"{path} holds no backbone tensors")
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise UserError(f"{path} holds non-finite values in {bad}; refused to export it")
     target = getattr(torchvision.models, tv_name)()
-    result = target.load_state_dict(state, strict=False)
+    try:
+        result = target.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        first = next((ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc).splitlines()[0])
+        raise UserError(f"{path}: the backbone does not match torchvision's {tv_name} ({first[:200]})") from None
     head = ("fc.",) if tv_name.startswith("resnet") else ("classifier.",)
     if result.unexpected_keys or any(not k.startswith(head) for k in result.missing_keys):
         raise UserError(f"{path}: the backbone does not match torchvision's {tv_name} "

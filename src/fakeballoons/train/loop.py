@@ -61,16 +61,53 @@ class Dist:
         return self.rank == 0
 
 
-def setup_distributed(device: str) -> Dist:
-    """Join the process group torchrun describes in the environment (if WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+#: How long a process of a torchrun job waits for the others to join (seconds).
+JOIN_TIMEOUT = 600
+
+
+def _env_int(name: str, default: int, environ=os.environ) -> int:
+    text = environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"the environment variable {name}={text!r} is not a whole number; unset it, or start the "
+                        "command with torchrun, which sets it") from None
+    if value < 0 or value > 1_000_000:
+        raise UserError(f"the environment variable {name}={value} is out of range; unset it, or start with torchrun")
+    return value
+
+
+def setup_distributed(device: str, environ=os.environ) -> Dist:
+    """Join the process group torchrun describes in the environment (if WORLD_SIZE > 1). A stray or
+    incomplete torchrun environment is a UserError, and the other processes are waited for at most
+    ``JOIN_TIMEOUT`` seconds."""
+    world = _env_int("WORLD_SIZE", 1, environ)
+    _env_int("LOCAL_WORLD_SIZE", 1, environ)
     if world <= 1:
         return Dist()
+    missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in environ]
+    if missing:
+        raise UserError(f"WORLD_SIZE={world} is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                        "not: start several processes with torchrun, or unset WORLD_SIZE for one process")
+    rank = _env_int("RANK", 0, environ)
+    if rank >= world:
+        raise UserError(f"RANK={rank} must be below WORLD_SIZE={world}")
+    import datetime
+
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        try:
+            dist.init_process_group(backend="nccl" if device == "cuda" else "gloo",
+                                    timeout=datetime.timedelta(seconds=JOIN_TIMEOUT))
+        except (RuntimeError, ValueError, OSError) as exc:  # torch's DistStoreError is a RuntimeError
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise UserError(f"could not join the {world} processes of WORLD_SIZE={world} at "
+                            f"{environ['MASTER_ADDR']}:{environ['MASTER_PORT']} within {JOIN_TIMEOUT} s ({first}); "
+                            "start all of them with torchrun, or unset WORLD_SIZE") from None
+    return Dist(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0, environ))
 
 
 # ----------------------------------------------------------------------------- one step
@@ -360,6 +397,44 @@ def open_run_dir(out: Path, run: RunConfig, resume: bool) -> tuple[RunDir, bool]
     return run_dir, has_checkpoint
 
 
+_LOCKS: dict[str, int] = {}  # directory -> open descriptor holding its lock, for the life of the process
+
+
+def lock_directory(path: Path, what: str) -> bool:
+    """Take the advisory lock of directory ``path`` (created if missing) for this process, or raise
+    a UserError if another process holds it: one writer per run or experiment directory. The lock
+    (``flock`` on the directory itself, so nothing is added to it) is released when the process
+    ends, however it ends, or by :func:`release_directory`. Returns whether the directory was created."""
+    import fcntl
+
+    key = str(path.resolve())
+    if key in _LOCKS:
+        return False
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except NotADirectoryError:
+        raise UserError(f"cannot use {path} as a {what} directory: it is a file") from None
+    except OSError as exc:
+        raise UserError(f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(f"{path} is in use by another process (a {what} writing there now); wait for it to end, "
+                        "or use another directory") from None
+    _LOCKS[key] = fd
+    return created
+
+
+def release_directory(path: Path) -> None:
+    """Give up the lock of ``path`` (if this process holds it)."""
+    fd = _LOCKS.pop(str(path.resolve()), None)
+    if fd is not None:
+        os.close(fd)
+
+
 def write_run_config(run_dir: RunDir, run: RunConfig) -> None:
     """config.json; a resumed run writes it (with its new epoch count) only once its checkpoint
     has been read and accepted, so a refused --resume leaves the directory as it was."""
@@ -425,8 +500,11 @@ def train(run: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     bit for bit).
     """
     checkpoints = checkpoints or Checkpoints()
-    with checkpoints.watch():
-        return _train(run, out, resume, progress, checkpoints)
+    try:
+        with checkpoints.watch():
+            return _train(run, out, resume, progress, checkpoints)
+    finally:
+        release_directory(Path(out))
 
 
 def _train(run: RunConfig, out: str | Path, resume: bool, progress: bool, checkpoints: Checkpoints) -> list[dict]:
@@ -440,16 +518,22 @@ def _train(run: RunConfig, out: str | Path, resume: bool, progress: bool, checkp
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest convolutions
     data = open_data(run.data, size=cfg.size, num_train=cfg.num_train, num_val=cfg.num_val, seed=cfg.seed,
                      augment=cfg.augment, resize=cfg.resize)
-    # the checkpoint to initialise from is read before anything is written (a resumed run needs none)
-    source = read_state_dict(run.init) if run.init and not (resume and RunDir(Path(out)).last.exists()) else None
-    run_dir, resuming = _on_main(dist, lambda: open_run_dir(Path(out), run, resume))
-
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, len(data.classes), cfg.aux_loss, cfg.bn_momentum)
-    if source is not None and not resuming:
-        record = load_init(model, source, run.transfer, run.init)
-        if dist.main:
-            formats.write_atomic(run_dir.transfer, formats.json_bytes(record, indent=2))
+    created = dist.main and lock_directory(Path(out), "run")  # one writer per run directory
+    try:
+        # the initialisation is read and loaded before anything is written (a resumed run needs none)
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, len(data.classes), cfg.aux_loss, cfg.bn_momentum)
+        record = None
+        if run.init and not RunDir(Path(out)).last.exists():
+            record = load_init(model, read_state_dict(run.init), run.transfer, run.init)
+        run_dir, resuming = _on_main(dist, lambda: open_run_dir(Path(out), run, resume))
+    except UserError:
+        if created and not any(Path(out).iterdir()):  # refused: leave nothing behind
+            release_directory(Path(out))
+            Path(out).rmdir()
+        raise
+    if record is not None and dist.main:
+        formats.write_atomic(run_dir.transfer, formats.json_bytes(record, indent=2))
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)

@@ -16,9 +16,8 @@ from torch import nn
 
 from ..data import formats
 from ..errors import ConfigError, UserError
+from ..names import TRANSFER_MODES
 from .models import final_layers
-
-TRANSFER_MODES = ("auto", "all-matching", "backbone")
 
 
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
@@ -39,6 +38,21 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     return state
 
 
+def _as_segmentation_keys(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict:
+    """``source`` in the segmentation model's key layout: a backbone written by ``export`` (the keys
+    of torchvision's classification model, ``features.*`` or a ResNet's own) gets the ``backbone.``
+    prefix back; anything else is returned as it is."""
+    if any(k.startswith("backbone.") for k in source):
+        return source
+    best = source, 0
+    for prefix in ("features.", ""):
+        renamed = {"backbone." + k[len(prefix):]: v for k, v in source.items() if k.startswith(prefix)}
+        hits = sum(1 for k, v in renamed.items() if k in target and target[k].shape == v.shape)
+        if hits > best[1]:
+            best = renamed, hits
+    return best[0]
+
+
 def load_init(model: nn.Module, checkpoint: str | dict[str, torch.Tensor], mode: str = "auto",
               name: str | None = None) -> dict:
     """Load matching tensors of a checkpoint (a path, or the state dict read from ``name``) into
@@ -48,6 +62,7 @@ def load_init(model: nn.Module, checkpoint: str | dict[str, torch.Tensor], mode:
     source = read_state_dict(checkpoint) if isinstance(checkpoint, str) else checkpoint
     path = checkpoint if isinstance(checkpoint, str) else name
     target = model.state_dict()
+    source = _as_segmentation_keys(source, target)
     final = set(final_layers(model))
     loaded, skipped = [], {}
     new_state = dict(target)
@@ -63,6 +78,13 @@ def load_init(model: nn.Module, checkpoint: str | dict[str, torch.Tensor], mode:
         else:
             new_state[name] = source[name].to(tensor.dtype)
             loaded.append(name)
+    backbone = [n for n in target if n.startswith("backbone.")]
+    missing = [n for n in backbone if n not in loaded]
+    if missing:
+        why = skipped.get(missing[0], "not loaded")
+        raise UserError(f"{path} initialises {len(backbone) - len(missing)} of the model's {len(backbone)} backbone "
+                        f"tensors ({missing[0]}: {why}); give a checkpoint of the same model (a run's last.pt, "
+                        "an export of one, or pretrained:NAME), or leave out --init")
     model.load_state_dict(new_state)
     return {"checkpoint": str(path), "mode": mode, "loaded": loaded, "not_loaded": skipped,
             "unused_in_checkpoint": sorted(set(source) - set(target)),
