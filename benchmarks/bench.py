@@ -77,7 +77,7 @@ def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOI
       ``workers`` > 0 (a second row). Its scenes/s is the headline figure.
     """
     results = []
-    from fakeballoons.cli import load_scene
+    from fakeballoons.commands import load_scene
 
     for noise in noises:
         config = load_scene(scene).replace(height=size, width=size, noise=noise)

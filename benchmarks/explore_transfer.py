@@ -283,7 +283,7 @@ def pretrain(a) -> None:
     if out is None:
         return
     if a.scene:
-        from fakeballoons.cli import load_scene
+        from fakeballoons.commands import load_scene
         config = load_scene(a.scene).replace(height=a.render_size, width=a.render_size, noise=a.noise)
     else:
         config = SceneConfig(height=a.render_size, width=a.render_size, noise=a.noise)

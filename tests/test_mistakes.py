@@ -67,7 +67,8 @@ def train_argv(out, *more):
 def run_dir(t: Path, *, checkpoint: bool = False) -> Path:
     """A run directory of train_argv(t / "run"), as the command itself opens it (optionally with a
     real last.pt after one pretend epoch)."""
-    from fakeballoons.cli import _TRAIN_FLAGS, _data_config, build_parser
+    from fakeballoons.cli import build_parser
+    from fakeballoons.commands import _TRAIN_FLAGS, _data_config
     from fakeballoons.train.models import build_model
     from fakeballoons.train.run import load_train_preset
 

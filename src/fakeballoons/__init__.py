@@ -1,13 +1,26 @@
 """fakeballoons: procedurally rendered segmentation data (noise-textured ellipsoids with exact labels)."""
 
-from . import noise
-from ._version import __version__  # noqa: E402
-from .config import AntialiasConfig, CameraConfig, ClassPrior, LightConfig, SamplingConfig, SceneConfig
+from ._version import __version__
 from .errors import ConfigError, UserError
-from .render import Batch, Sample, render, render_batch, render_sampled, render_sampled_batches
-from .scene import Scene, SceneObject, prototype_scene, sample_scene, single_object_scene
 
-_LAZY = {  # need torch: imported on first use so that rendering alone stays light
+_LAZY = {  # imported on first use, so that `import fakeballoons` (and the command line) stays light
+    "AntialiasConfig": "fakeballoons.config",
+    "CameraConfig": "fakeballoons.config",
+    "ClassPrior": "fakeballoons.config",
+    "LightConfig": "fakeballoons.config",
+    "SamplingConfig": "fakeballoons.config",
+    "SceneConfig": "fakeballoons.config",
+    "Batch": "fakeballoons.render",
+    "Sample": "fakeballoons.render",
+    "render": "fakeballoons.render",
+    "render_batch": "fakeballoons.render",
+    "render_sampled": "fakeballoons.render",
+    "render_sampled_batches": "fakeballoons.render",
+    "Scene": "fakeballoons.scene",
+    "SceneObject": "fakeballoons.scene",
+    "prototype_scene": "fakeballoons.scene",
+    "sample_scene": "fakeballoons.scene",
+    "single_object_scene": "fakeballoons.scene",
     "FakeBalloons": "fakeballoons.data.datasets",
     "FakeBalloonsFolder": "fakeballoons.data.datasets",
     "SegmentationMetrics": "fakeballoons.train.metrics",
@@ -18,10 +31,12 @@ _LAZY = {  # need torch: imported on first use so that rendering alone stays lig
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in ("noise", "weights"):
+        return importlib.import_module(f"fakeballoons.{name}")
     raise AttributeError(f"module 'fakeballoons' has no attribute {name!r}")
 
 
@@ -30,5 +45,5 @@ __all__ = [
     "AntialiasConfig", "Batch", "CameraConfig", "ClassPrior", "ConfigError", "LightConfig", "Sample",
     "SamplingConfig", "Scene", "SceneConfig", "SceneObject", "UserError", "__version__", "noise",
     "prototype_scene", "render", "render_batch", "render_sampled", "render_sampled_batches", "sample_scene",
-    "single_object_scene",
+    "single_object_scene", "weights",
 ]

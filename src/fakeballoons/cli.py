@@ -11,26 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .commands import (  # noqa: F401 - load_scene and _data_config are part of the module's interface
-    _TRAIN_FLAGS,
-    _data_config,
-    cmd_bench,
-    cmd_experiment,
-    cmd_export,
-    cmd_generate,
-    cmd_preview,
-    cmd_render,
-    cmd_report,
-    cmd_train,
-    cmd_verify,
-    cmd_view,
-    cmd_weights,
-    load_scene,
-)
-from .config import NOISE_FUNCTIONS
+from . import commands, names
 from .errors import ConfigError, Stopped, UserError
-from .render import DEVICES
-from .scene import SCENE_KINDS
+from .names import DEVICES, NOISE_FUNCTIONS, SCENE_KINDS
+
+# The command line parses with nothing heavier than this module and ``names``: NumPy, torch and
+# numba are imported by the command that runs (``commands``), so --help and a usage error are instant.
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,9 +74,7 @@ def _add_scene_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
-    from .data.sources import SOURCES
-
-    kinds = "; ".join(f"{s.help}" for s in SOURCES.values())
+    kinds = "; ".join(names.DATA_KINDS.values())
     p.add_argument("--data", required=required, metavar="DATA", help=f"{what}: {kinds}")
     p.add_argument("--scene", metavar="NAME|FILE", help="synthetic DATA: scene configuration (preset or JSON file)")
     p.add_argument("--classes", type=_int_in(1, 255), help="folder: DATA: number of classes (with background)")
@@ -107,12 +91,8 @@ def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .data.recipe import FORMATS, SPLITS
-    from .data.transforms import RESIZES
-    from .train.models import MODELS
-    from .train.run import OPTIMIZERS, SCHEDULES
-    from .train.transfer import TRANSFER_MODES
+    from ._version import __version__
+    from .names import FORMATS, MODELS, OPTIMIZERS, RESIZES, SCHEDULES, SPLITS, TRANSFER_MODES
 
     parser = _Parser(prog="fakeballoons", description="Procedurally rendered segmentation data.")
     parser.add_argument("--version", action="version", version=f"fakeballoons {__version__}")
@@ -138,7 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_options(p)
     p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument("--threads", type=_int_in(1, 1024), help="CPU threads (default: all cores)")
-    p.set_defaults(func=cmd_render)
+    p.set_defaults(func=commands.cmd_render)
+
+    p = sub.add_parser("warmup", help="compile every rendering kernel into numba's cache now (once per install)",
+                       description="Compile the CPU rendering kernels (the render kernel, the general one for "
+                                   "shapes, ground and shadows, and the noise kernel) into numba's on-disk cache, "
+                                   "so that no later command waits for the compiler; kernels already cached load "
+                                   "at once.")
+    p.set_defaults(func=commands.cmd_warmup)
 
     p = sub.add_parser("generate", help="generate a dataset directory (PNG + COCO, or Pascal VOC)",
                        description="Generate a dataset: parallel, deterministic and resumable (rerun the "
@@ -154,12 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", metavar="I/N", help="generate shard I of N (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_scene_options(p)
-    p.set_defaults(func=cmd_generate)
+    p.set_defaults(func=commands.cmd_generate)
 
     p = sub.add_parser("verify", help="check a generated dataset against its manifest")
     p.add_argument("dataset")
     p.add_argument("--no-decode", action="store_true", help="check existence and hashes only")
-    p.set_defaults(func=cmd_verify)
+    p.set_defaults(func=commands.cmd_verify)
 
     p = sub.add_parser("preview", help="a sheet of images beside their label maps")
     p.add_argument("dataset", help="generated directory or an original-format folder")
@@ -168,15 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_int_in(1, 1000), default=16)
     p.add_argument("--columns", type=_int_in(1, 100), default=4)
     p.add_argument("--thumb", type=_int_in(16, 1024), default=192, help="thumbnail edge in pixels (default 192)")
-    p.set_defaults(func=cmd_preview)
+    p.set_defaults(func=commands.cmd_preview)
 
     p = sub.add_parser("train", help="train and evaluate a segmentation model",
                        description="Train a torchvision segmentation model and evaluate it every epoch. "
                                    "Options override the preset.")
     _add_data_options(p, "training data")
     p.add_argument("--out", required=True, help="run directory (new, or with --resume an existing run)")
-    p.add_argument("--preset", help="training preset: paper (default: the report's GPU recipe), quick (sized for "
-                                    "a CPU), or a JSON file")
+    p.add_argument("--preset", help=f"training preset: {', '.join(names.presets('train'))} (default paper: the "
+                                    "report's GPU recipe; quick and real are sized for a CPU), or a JSON file")
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--epochs", type=_int_in(0, 100_000), help="epochs (0: evaluate only)")
     p.add_argument("--batch-size", type=_int_in(1, 100_000))
@@ -214,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default); all-matching = every matching tensor; backbone = backbone only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_checkpoint_options(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=commands.cmd_train)
 
     p = sub.add_parser("experiment", help="experiments over scene designs: transfer to a task, or a sweep",
                        description="A transfer experiment pretrains on each arm's scenes and trains the "
@@ -224,8 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p, "downstream data (transfer experiments)", required=False)
     p.add_argument("--out", required=True, help="experiment directory")
     p.add_argument("--preset", default="quick-folder",
-                   help="quick-folder (default), transfer, transfer-20k, transfer-80k, transfer-160k, transfer-240k, "
-                        "transfer-gpu, paper-coco, report-ablations (a sweep) or a JSON file")
+                   help=f"{', '.join(names.presets('experiments'))} (default quick-folder), or a JSON file")
     p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per arm (overrides the preset)")
     p.add_argument("--shard", metavar="I/N",
                    help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")
@@ -243,20 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "scratch arms (compare pretraining designs against scratch runs trained once)")
     p.add_argument("--quiet", action="store_true")
     _add_checkpoint_options(p)
-    p.set_defaults(func=cmd_experiment)
+    p.set_defaults(func=commands.cmd_experiment)
 
     p = sub.add_parser("view", help="the local web viewer (the report's four pages)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_int_in(1, 65535), default=8765)
     p.add_argument("--open", action="store_true", help="open a browser")
-    p.set_defaults(func=cmd_view)
+    p.set_defaults(func=commands.cmd_view)
 
     p = sub.add_parser("report", help="tables and curves from run directories, or an experiment's report",
                        description="report RUN [RUN ...] --out DIR: a table of final metrics and curves; "
                                    "report EXPERIMENT_DIR: the experiment's report.md from its finished runs.")
     p.add_argument("runs", nargs="+", help="run directories, or one experiment directory")
     p.add_argument("--out", help="output directory for report.md and curves.png (run directories)")
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=commands.cmd_report)
 
     p = sub.add_parser("export", help="a run's backbone as torchvision's classification model (take-away weights)",
                        description="Write the backbone of a run (its last.pt) or of a checkpoint as the state "
@@ -265,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and recipe that made it, and the line that loads it.")
     p.add_argument("run", help="run directory (its last.pt) or checkpoint file")
     p.add_argument("--out", required=True, help="output .pt file (a .json record goes beside it)")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=commands.cmd_export)
 
     p = sub.add_parser("weights", help="pretrained weights shipped with the package: list, show a card, check",
                        description="The weights registry: 'weights' (or 'weights list') lists the entries, "
@@ -274,13 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "'train --init pretrained:NAME' or 'experiment --shipped-weights'.")
     p.add_argument("action", nargs="?", choices=("list", "show", "check"), default="list")
     p.add_argument("name", nargs="?", help="an entry's name (show, check)")
-    p.set_defaults(func=cmd_weights)
+    p.set_defaults(func=commands.cmd_weights)
 
     p = sub.add_parser("bench", help="throughput benchmarks (benchmarks/bench.py of a source checkout)",
                        description="Run benchmarks/bench.py: render, noise, generate, train or view; "
                                    "'fakeballoons bench render --help' lists its options.", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=commands.cmd_bench)
     return parser
 
 
@@ -301,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if argv[:1] == ["bench"]:  # everything after "bench" is the benchmark script's own
-        args = argparse.Namespace(command="bench", func=cmd_bench, bench_args=argv[1:])
+        args = argparse.Namespace(command="bench", func=commands.cmd_bench, bench_args=argv[1:])
     else:
         args = parser.parse_args(argv)
     try:

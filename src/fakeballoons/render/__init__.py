@@ -8,7 +8,10 @@ GPU (as torch tensors when torch is installed), ready for a training loop.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator, Sequence
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,7 @@ import numpy as np
 
 from ..config import SceneConfig
 from ..errors import UserError
+from ..names import DEVICES
 from ..scene import Scene
 from . import (
     _cache,  # noqa: F401 - first: numba's cache must know the kernels' sources before they are defined
@@ -27,7 +31,6 @@ from .pack import Packed, pack, pack_sampled, pack_scene_tables, sampled_tables
 
 __all__ = ["Batch", "Sample", "kernel_noise", "render", "render_batch", "render_sampled", "render_sampled_batches"]
 
-DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,8 @@ def render_packed(packed: Packed, device: str = "cpu") -> Batch:
         instance = np.empty((b, h, w), dtype=np.uint16)
         if b:
             kernel = kernels.render_cpu_general if packed.general else kernels.render_cpu
-            kernel(*packed.kernel_args(), image, label, instance)
+            what = "general render" if packed.general else "render"
+            _first_call(kernel, what, *packed.kernel_args(), image, label, instance)
         return Batch(image, label, instance)
     from . import cuda
 
@@ -193,12 +197,66 @@ def kernel_noise(points, noise: str, device: str = "cpu") -> np.ndarray:
     kind = NOISE_KINDS[noise]
     if device == "cpu":
         out = np.empty(flat.shape[0])
-        kernels.noise_cpu(flat, kind, out)
+        _first_call(kernels.noise_cpu, "noise", flat, kind, out)
     else:
         from . import cuda
 
         out = cuda.noise_packed(flat, kind)
     return out.reshape(p.shape[:-1])
+
+
+def _print_notice(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+#: Told, in a line, when a kernel's first call in a process compiles it (rather than loading it from
+#: numba's on-disk cache: that takes well under a second) and again when the compile is done. The
+#: command line prints the lines; the viewer shows them on its page.
+compile_notice: Callable[[str], None] = _print_notice
+COMPILE_WAIT = 1.0  # seconds: a first call still running after this is compiling
+
+
+def _first_call(kernel, what: str, *args):
+    """``kernel(*args)``, saying so through :data:`compile_notice` if it has to be compiled first."""
+    if kernel.signatures:  # compiled or loaded in this process already
+        return kernel(*args)
+    fired = threading.Event()
+
+    def notice() -> None:
+        fired.set()
+        compile_notice(f"compiling the {what} kernel for this CPU (once per install and numba version; "
+                       "`fakeballoons warmup` does it ahead)...")
+
+    start = time.perf_counter()
+    timer = threading.Timer(COMPILE_WAIT, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        return kernel(*args)
+    finally:
+        timer.cancel()
+        if fired.is_set():
+            compile_notice(f"compiled the {what} kernel in {time.perf_counter() - start:.0f} s; later runs load it "
+                           "from the cache")
+
+
+def warm_up() -> dict[str, float]:
+    """Compile (or load from numba's cache) every CPU kernel: the render kernel and the general one
+    (shapes, ground, shadows) and the noise kernel. Returns the seconds each took. After it, a new
+    process's first picture only loads machine code from the cache."""
+    from ..codec import load_preset
+    from ..scene import sample_scene
+
+    times = {}
+    for what, config in (("render", SceneConfig(height=16, width=16)),
+                         ("general render", load_preset(SceneConfig, "ground").replace(height=16, width=16))):
+        start = time.perf_counter()
+        render(sample_scene(config, 0, 0), config)
+        times[what] = time.perf_counter() - start
+    start = time.perf_counter()
+    kernel_noise(np.zeros((1, 3)), "perlin")
+    times["noise"] = time.perf_counter() - start
+    return times
 
 
 def set_threads(n: int) -> None:

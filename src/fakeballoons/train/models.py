@@ -6,11 +6,7 @@ from torch import nn
 from torchvision.models import segmentation
 
 from ..errors import ConfigError
-
-MODELS = (
-    "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
-    "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
-)
+from ..names import MODELS
 
 
 def build_model(name: str, num_classes: int, aux_loss: bool = False, bn_momentum: float = 0.0) -> nn.Module:

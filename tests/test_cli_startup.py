@@ -1,0 +1,65 @@
+"""The command line answers --help and usage mistakes without importing NumPy, torch or numba."""
+
+import subprocess
+import sys
+
+import pytest
+
+from fakeballoons import names
+
+HEAVY = {"numpy", "torch", "torchvision", "numba"}
+PROBE = """
+import sys
+from fakeballoons.cli import main
+try:
+    code = main({args!r})
+except SystemExit as exc:
+    code = exc.code
+print("MODULES", sorted({{m.split(".")[0] for m in sys.modules}} & {heavy!r}), code, file=sys.stderr)
+"""
+
+
+def _subcommands():
+    from fakeballoons.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(name for name in sub.choices if name != "bench")  # bench hands its --help to the script
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], *[[c, "--help"] for c in _subcommands()],
+                                  ["train", "--data", "x", "--out", "y", "--lr", "abc"], ["render"],
+                                  ["experiment", "--seeds", "0", "--out", "e"], ["nonsense"]])
+def test_help_and_usage_errors_import_nothing_heavy(args):
+    run = subprocess.run([sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)], capture_output=True,
+                         text=True)
+    line = next(x for x in run.stderr.splitlines() if x.startswith("MODULES"))
+    assert line.startswith("MODULES [] "), (args, line)
+    assert line.split()[-1] in ("0", "2")
+
+
+def test_the_light_names_are_the_ones_the_library_uses():
+    from fakeballoons.config import NOISE_FUNCTIONS
+    from fakeballoons.data.recipe import FORMATS, SPLITS
+    from fakeballoons.data.sources import SOURCES
+    from fakeballoons.data.transforms import RESIZES
+    from fakeballoons.render import DEVICES
+    from fakeballoons.scene import SCENE_KINDS
+    from fakeballoons.train.models import MODELS
+    from fakeballoons.train.run import OPTIMIZERS, SCHEDULES
+    from fakeballoons.train.transfer import TRANSFER_MODES
+
+    assert (NOISE_FUNCTIONS, FORMATS, SPLITS, RESIZES, DEVICES, SCENE_KINDS, MODELS, OPTIMIZERS, SCHEDULES,
+            TRANSFER_MODES) == (names.NOISE_FUNCTIONS, names.FORMATS, names.SPLITS, names.RESIZES, names.DEVICES,
+                                names.SCENE_KINDS, names.MODELS, names.OPTIMIZERS, names.SCHEDULES,
+                                names.TRANSFER_MODES)
+    assert {k: s.help for k, s in SOURCES.items()} == names.DATA_KINDS
+
+
+def test_preset_names_come_from_the_preset_folders():
+    from fakeballoons.codec import preset_names
+    from fakeballoons.train.experiment import ExperimentConfig
+    from fakeballoons.train.run import TrainConfig
+
+    assert names.presets("experiments") == preset_names(ExperimentConfig)
+    assert names.presets("train") == preset_names(TrainConfig)
