@@ -63,3 +63,26 @@ def test_preset_names_come_from_the_preset_folders():
 
     assert names.presets("experiments") == preset_names(ExperimentConfig)
     assert names.presets("train") == preset_names(TrainConfig)
+
+
+CACHE_PROBE = """
+import sys
+from fakeballoons.render import kernels
+from fakeballoons.cli import main
+assert main(["render", sys.argv[1], "--size", "512"] + sys.argv[2:]) == 0
+kernel = kernels.render_cpu_general if sys.argv[2:] else kernels.render_cpu
+print("STATS", sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
+"""
+
+
+@pytest.mark.slow
+def test_after_warmup_a_new_process_loads_the_kernels_from_the_cache(tmp_path):
+    warm = subprocess.run([sys.executable, "-m", "fakeballoons", "warmup"], capture_output=True, text=True)
+    assert warm.returncode == 0 and "general render kernel: ready" in warm.stdout, warm.stderr
+    for extra in ([], ["--scene", "ground"]):
+        run = subprocess.run([sys.executable, "-c", CACHE_PROBE, str(tmp_path / "x.png"), *extra],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        hits, misses = map(int, next(x for x in run.stdout.splitlines() if x.startswith("STATS")).split()[1:])
+        assert hits >= 1 and misses == 0, (extra, hits, misses)
+        assert "compiling" not in run.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -209,35 +208,34 @@ def _print_notice(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-#: Told, in a line, when a kernel's first call in a process compiles it (rather than loading it from
-#: numba's on-disk cache: that takes well under a second) and again when the compile is done. The
-#: command line prints the lines; the viewer shows them on its page.
+#: Told, in a line, when a kernel's first call in a process has to compile it (numba's on-disk cache
+#: holds no machine code of it for this CPU), and again when the compile is done. The command line
+#: prints the lines; the viewer shows them on its page.
 compile_notice: Callable[[str], None] = _print_notice
-COMPILE_WAIT = 1.0  # seconds: a first call still running after this is compiling
+
+
+def _in_cache(kernel) -> bool:
+    """Whether numba's on-disk cache holds machine code of ``kernel`` for this CPU (so that its first
+    call only loads it). Reads numba's cache index; a numba whose cache cannot be read so is taken
+    to hold it (nothing is said)."""
+    try:
+        magic = kernel.targetctx.codegen().magic_tuple()
+        return any(key[1] == magic for key in kernel._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - another numba's internals: stay silent rather than fail
+        return True
 
 
 def _first_call(kernel, what: str, *args):
-    """``kernel(*args)``, saying so through :data:`compile_notice` if it has to be compiled first."""
-    if kernel.signatures:  # compiled or loaded in this process already
+    """``kernel(*args)``, saying through :data:`compile_notice` that it compiles first, if it does."""
+    if kernel.signatures or _in_cache(kernel):  # in this process already, or a load from the cache
         return kernel(*args)
-    fired = threading.Event()
-
-    def notice() -> None:
-        fired.set()
-        compile_notice(f"compiling the {what} kernel for this CPU (once per install and numba version; "
-                       "`fakeballoons warmup` does it ahead)...")
-
+    compile_notice(f"compiling the {what} kernel for this CPU (once per install and numba version; "
+                   "`fakeballoons warmup` does it ahead)...")
     start = time.perf_counter()
-    timer = threading.Timer(COMPILE_WAIT, notice)
-    timer.daemon = True
-    timer.start()
-    try:
-        return kernel(*args)
-    finally:
-        timer.cancel()
-        if fired.is_set():
-            compile_notice(f"compiled the {what} kernel in {time.perf_counter() - start:.0f} s; later runs load it "
-                           "from the cache")
+    result = kernel(*args)
+    compile_notice(f"compiled the {what} kernel in {time.perf_counter() - start:.0f} s; later runs load it from "
+                   "the cache")
+    return result
 
 
 def warm_up() -> dict[str, float]:
