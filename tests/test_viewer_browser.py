@@ -14,9 +14,11 @@ installs it.
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -156,7 +158,7 @@ def test_frames_arrive_during_a_drag_and_the_release_draws_full_size(page):
     wait_idle(page)
     frames = page.evaluate("window.__frames")
     previews = [f for f in frames if f["preview"]]
-    assert len(previews) >= 3 and all("size=128" in f["query"] for f in previews)
+    assert len(previews) >= 3 and all(re.search(r"[?&]?size=(64|128|256)&", f["query"]) for f in previews)
     assert not frames[-1]["preview"] and "size=512" in frames[-1]["query"]
     assert f"elongation={page.input_value('#elongation')}&" in frames[-1]["query"]
     assert page.evaluate("document.getElementById('picture').naturalWidth") == 512
@@ -175,7 +177,7 @@ def test_rapid_changes_settle_on_the_last_one(page):
     query = last_frame(page)["query"]
     assert "seed=5&index=4" in query and "size=256" in query and page.evaluate("window.__maxInflight") == 1
     params = query.replace("&label=true", "")
-    with urllib.request.urlopen(f"{page.url}api/render.png?{params}") as resp:
+    with urllib.request.urlopen(f"{page.url.split('#')[0]}api/render.png?{params}") as resp:
         assert picture(page) == resp.read()
 
 
@@ -191,6 +193,92 @@ def test_loading_indicator_while_rendering(page):
     page.unroute("**/api/frame*")
     wait_rendered(page, n + 1)
     wait_idle(page)
+
+
+def wait_full_frame(page):
+    """Wait until nothing is in flight and the picture on screen is a full-size frame, not a preview."""
+    page.wait_for_function("document.getElementById('loading').hidden && "
+                           "!document.getElementById('picture').classList.contains('preview')", timeout=60_000)
+
+
+def test_a_drag_that_ends_where_it_started_ends_on_the_full_frame(page):
+    """Press on the slider (a full frame of that value), then drag away (a preview) and back to the same
+    pixel before releasing: the full frame of the value comes back in place of the preview."""
+    box = page.locator("#elongation").bounding_box()
+    y, x = box["y"] + box["height"] / 2, box["x"] + box["width"] / 3
+    page.mouse.click(x, y)
+    wait_full_frame(page)
+    start, full = page.input_value("#elongation"), picture(page)
+    page.evaluate("window.__frames = []")
+    page.mouse.down()
+    page.mouse.move(x + 30, y)
+    page.wait_for_function("window.__frames.some((f) => f.preview)", timeout=60_000)
+    page.mouse.move(x, y)
+    page.mouse.up()
+    wait_full_frame(page)
+    assert page.input_value("#elongation") == start and picture(page) == full
+    assert page.evaluate("document.getElementById('picture').naturalWidth") == 512
+
+
+@pytest.mark.parametrize("again", ["tab", "preset", "noise"])
+def test_choosing_what_is_already_chosen_after_a_slow_render_ends_on_the_full_frame(page, again):
+    """After a full frame slower than 250 ms a click draws a preview first; clicking the open tab or
+    choosing the preset or noise already chosen must still end on the full frame, not on a preview."""
+    full = change(page, lambda: page.click("[data-view=prototypes]"))
+    page.evaluate("window.fakeballoons.state.lastFullMs = 1000")  # as after a render slower than 250 ms
+    if again == "tab":
+        page.click("[data-view=prototypes]")
+    elif again == "preset":
+        page.select_option("#preset", "report")
+    else:
+        page.select_option("#noise", "perlin")
+    wait_full_frame(page)
+    assert picture(page) == full and page.is_hidden("#error")
+
+
+def test_an_error_goes_when_the_last_good_value_is_typed_back(page):
+    """A refused class table, then the value it had typed back: the message, the dimmed picture and
+    the red cell go, and the picture is that of the good value."""
+    good = change(page, lambda: page.click("[data-view=prototypes]"))
+    cell = "#class-table tbody tr:nth-child(2) [data-field=elongation]"
+    before = page.input_value(cell)
+    set_value(page, cell, "3")
+    page.wait_for_function("!document.getElementById('error').hidden", timeout=60_000)
+    assert page.get_attribute(cell, "aria-invalid") == "true"
+    set_value(page, cell, before)
+    page.wait_for_function("document.getElementById('error').hidden", timeout=60_000)
+    wait_idle(page)
+    assert page.get_attribute(cell, "aria-invalid") is None and "stale" not in page.get_attribute("#picture", "class")
+    assert picture(page) == good
+
+
+def test_a_link_with_settings_restores_the_view(browser, server):
+    """The address holds the view's settings: a page opened from it shows the same controls and asks
+    for the same frame; a change made there is in its address at once."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(INSTRUMENT)
+    page = context.new_page()
+    table = json.dumps([["ellipsoid", "60", "50", "0.5", "0.05", "5", "5", "1"]])
+    page.goto(f"{server}/#view=full&noise=sc&size=256&seed=3&index=2&fix-bg=1&bg-scale=4.5&overlay=1"
+              f"&classes={urllib.parse.quote(table)}")
+    wait_rendered(page, 1)
+    wait_idle(page)
+    assert page.evaluate("document.querySelector('.tab.active').dataset.view") == "full"
+    assert (page.input_value("#noise"), page.input_value("#size"), page.input_value("#seed")) == ("sc", "256", "3")
+    assert page.is_checked("#fix-bg") and page.input_value("#bg-scale") == "4.5" and page.is_checked("#overlay")
+    assert page.input_value("#class-table tbody tr:nth-child(1) [data-field=hue]") == "60"
+    query = last_frame(page)["query"]
+    for part in ("noise=sc", "size=256", "seed=3", "index=2", "background_noise_scale=4.5", "picture=overlay"):
+        assert part in query.split("&"), (part, query)
+    change(page, lambda: set_value(page, "#index", "7"))
+    shared = page.url
+    assert "index=7" in shared and "seed=3" in shared
+    again = context.new_page()
+    again.goto(shared)
+    wait_rendered(again, 1)
+    wait_idle(again)
+    assert last_frame(again)["query"] == last_frame(page)["query"] and picture(again) == picture(page)
+    context.close()
 
 
 # ---------------------------------------------------------------------------------- the 2022 pages

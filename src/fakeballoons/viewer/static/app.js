@@ -1,11 +1,13 @@
 // fakeballoons viewer. Every picture comes from /api/frame (picture, label map, scene and legend of one
-// render). While a control moves, frames are drawn at PREVIEW pixels; when it stops, at full size.
-// One request is in flight at a time and only the newest settings wait behind it.
+// render). While a control moves, frames are drawn at a preview size (PREVIEW pixels at first, then as
+// large as keeps the drag live); when it stops, at full size. One request is in flight at a time, and the
+// next one is chosen by comparing what is on screen with what the current settings ask for.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const PREVIEW = 128;
 const SLOW_MS = 250;  // a full frame slower than this is preceded by a preview after a click
-const state = { view: "single", defaults: null, presets: {}, classes: [], lastFullMs: 0, shownFull: null };
+const state = { view: "single", defaults: null, presets: {}, classes: [], lastFullMs: 0, initial: null,
+                presetCells: "[]" };
 
 // ------------------------------------------------------------------ colours and class table cells
 
@@ -206,53 +208,94 @@ function frameQuery(size) {
   return p.toString();
 }
 
-// ------------------------------------------------------------------ requests: one in flight, newest wins
+// ------------------------------------------------------------------ frames: one request in flight, newest wins
+// net.want is what the current settings ask for: their full-size query and their preview query. `screen` is
+// what the page shows: the query of the picture on screen and the query whose error is on screen. The next
+// request is chosen by comparing the two, never by remembering what was drawn before, so the screen always
+// converges on the full frame (or the refusal) of the current settings: a drag that ends where it started, a
+// click on the open tab or the preset already chosen, a value typed back all end on the full frame.
 
-const net = { busy: null, queue: [] };  // busy: the job in flight
+const net = { busy: null, want: null, held: false };  // busy: the job in flight; held: a pointer is down
+const screen = { picture: null, error: null, retry: false };  // retry: the error may pass if asked again
+// Previews grow while they keep a drag live (frame time under FRAME_BUDGET_MS, measured) and shrink when not.
+const PREVIEW_SIZES = [64, 128, 256, 512], FRAME_BUDGET_MS = 60;
+const preview = { size: PREVIEW, ms: null };
 
 function request(mode) {  // "preview" while a control moves, "full" when it stops, "refine" after a click
   syncControls();
   updateLinks();
-  const full = { query: frameQuery(fullSize()), preview: false };
-  const preview = { query: frameQuery(Math.min(PREVIEW, fullSize())), preview: true };
-  if (mode === "preview") net.queue = [preview];
-  else if (mode === "refine" && state.lastFullMs > SLOW_MS) net.queue = [preview, full];
-  else net.queue = [full];
-  if (net.busy && net.busy.query === net.queue[net.queue.length - 1].query) net.queue = [];  // on its way
+  writeUrl();
+  const full = frameQuery(fullSize()), small = frameQuery(Math.min(preview.size, fullSize()));
+  const live = mode === "preview";
+  if (screen.retry) screen.error = null;  // a busy server or a lost connection is asked again
+  net.want = { full, preview: small, live,
+               previewFirst: small !== full && (live || (mode === "refine" && state.lastFullMs > SLOW_MS)) };
   pump();
 }
 
+function nextJob() {  // what to ask for to bring the screen to net.want, or null when it shows it
+  const w = net.want;
+  if (!w || screen.picture === w.full || screen.error === w.full) return null;
+  if (w.previewFirst && screen.picture !== w.preview && screen.error !== w.preview) {
+    return { query: w.preview, preview: true, size: Math.min(preview.size, fullSize()) };
+  }
+  if (w.live && net.held && w.preview !== w.full) return null;  // the drag goes on: full size on release
+  return { query: w.full, preview: false, size: fullSize() };
+}
+
 async function pump() {
-  if (net.busy || net.queue.length === 0) return;
-  const job = net.queue.shift();
-  if (!job.preview && job.query === state.shownFull) {  // already on screen
-    settle(job);
-    pump();
+  if (net.busy) return;
+  const job = nextJob();
+  if (!job) {
+    idle();
     return;
   }
   net.busy = job;
+  document.body.dataset.settled = "false";
   $("loading").hidden = false;
   const t0 = performance.now();
   try {
     const r = await fetch("/api/frame?" + job.query);
     if (r.ok) {
       await show(await r.json(), job);
-      if (!job.preview) state.lastFullMs = performance.now() - t0;
+      measured(job, performance.now() - t0);
     } else {
-      showError(r.status, await r.json().catch(() => ({})));
+      showError(job, r.status, await r.json().catch(() => ({})));
     }
   } catch (e) {
-    showError(0, { detail: String(e) });
+    showError(job, 0, { detail: String(e) });
   } finally {
     net.busy = null;
-    if (net.queue.length === 0) $("loading").hidden = true;
-    settle(job);
     pump();
   }
 }
 
-function settle(job) {  // for tests and bench: how many full requests have been answered
-  if (!job.preview) document.body.dataset.settled = String(Number(document.body.dataset.settled || 0) + 1);
+function idle() {  // nothing to ask for: the screen shows the current settings, or a drag waits for its release
+  const w = net.want;
+  if (w && screen.picture === w.full && screen.error !== null) clearError();  // a value typed back
+  $("loading").hidden = true;
+  document.body.dataset.settled = String(Boolean(w) && (screen.picture === w.full || screen.error === w.full));
+}
+
+function measured(job, ms) {  // frame times: a slow full frame is preceded by a preview; previews adapt
+  if (!job.preview) {
+    state.lastFullMs = ms;
+    return;
+  }
+  if (job.size !== preview.size) return;
+  preview.ms = preview.ms === null ? ms : (preview.ms + ms) / 2;
+  const k = PREVIEW_SIZES.indexOf(preview.size);
+  let next = k;
+  if (preview.ms > FRAME_BUDGET_MS && k > 0) next = k - 1;
+  // four times the pixels: grow only where the bigger frame is expected within the budget
+  else if (4 * preview.ms <= FRAME_BUDGET_MS && k + 1 < PREVIEW_SIZES.length && PREVIEW_SIZES[k + 1] <= fullSize()) {
+    next = k + 1;
+  }
+  if (next !== k) {
+    preview.size = PREVIEW_SIZES[next];
+    preview.ms = null;
+  }
+  document.body.dataset.previewSize = String(preview.size);
 }
 
 async function decoded(b64) {
@@ -268,23 +311,33 @@ async function show(d, job) {
     if (!src) continue;
     el.src = src;
     el.classList.toggle("preview", job.preview);
-    el.classList.remove("stale");
   }
-  $("error").hidden = true;
-  $("error").textContent = "";
-  document.querySelectorAll("#class-table input[aria-invalid]").forEach((i) => i.removeAttribute("aria-invalid"));
+  screen.picture = job.query;
+  clearError();
   $("picture-caption").textContent = (state.view === "full" && $("overlay").checked ? "image with labels" : "image") +
     (job.preview ? ` (preview, ${d.width} px)` : ` (${d.width} px, rendered in ${d.render_ms} ms)`);
   showScene(d.scene);
   showLegend(d.legend);
-  if (!job.preview) state.shownFull = job.query;
   const body = document.body.dataset;
   body.frames = String(Number(body.frames || 0) + 1);
   if (!job.preview) body.rendered = String(Number(body.rendered || 0) + 1);
   document.dispatchEvent(new CustomEvent("fb-frame", { detail: { preview: job.preview, query: job.query } }));
 }
 
-function showError(status, body) {
+function clearError() {
+  screen.error = null;
+  screen.retry = false;
+  $("error").hidden = true;
+  $("error").textContent = "";
+  $("picture").classList.remove("stale");
+  $("label-picture").classList.remove("stale");
+  document.querySelectorAll("#class-table input[aria-invalid]").forEach((i) => i.removeAttribute("aria-invalid"));
+}
+
+function showError(job, status, body) {
+  clearError();
+  screen.error = job.query;
+  screen.retry = status === 0 || status >= 500;  // not the settings' fault: asked again on the next request
   const detail = Array.isArray(body.detail)
     ? body.detail.map((d) => `${d.loc ? d.loc[d.loc.length - 1] + ": " : ""}${d.msg}`).join("; ") : body.detail;
   $("error").textContent = `Not drawn: ${detail || "error " + status}. The picture shows the last good settings.`;
@@ -353,6 +406,62 @@ function updateLinks() {
   $("save-config").href = "/api/config.json?" + configParams(fullSize());
 }
 
+// ------------------------------------------------------------------ the settings in the address
+// The address's hash holds the view, every control that differs from its default and the class table
+// where it differs from the preset's (#view=full&seed=3&index=2), so a link opens the same view.
+
+const VIEWS = ["single", "random", "prototypes", "full"];
+
+function controlValues() {
+  const out = {};
+  document.querySelectorAll("#controls input[id], #controls select[id]").forEach((el) => {
+    out[el.id] = el.type === "checkbox" ? (el.checked ? "1" : "0") : el.value;
+  });
+  return out;
+}
+
+const tableCells = () => [...document.querySelectorAll("#class-table tbody tr")].map(
+  (tr) => [...tr.querySelectorAll("input")].map((input) => input.value));
+
+function writeUrl() {
+  if (!state.initial) return;  // the page is still being set up
+  const p = new URLSearchParams();
+  if (state.view !== "single") p.set("view", state.view);
+  for (const [id, value] of Object.entries(controlValues())) {
+    if (value !== state.initial[id] && !$(id).disabled) p.set(id, value);
+  }
+  const cells = JSON.stringify(tableCells());
+  if (!preset().class_table && cells !== state.presetCells) p.set("classes", cells);
+  const hash = p.toString();
+  if (hash !== location.hash.slice(1)) history.replaceState(null, "", hash ? `#${hash}` : location.pathname);
+}
+
+function readUrl() {  // the settings of the address's hash on the controls; the view it names
+  const p = new URLSearchParams(location.hash.slice(1));
+  if (state.presets[p.get("preset")]) {
+    $("preset").value = p.get("preset");
+    choosePreset(p.get("preset"));
+  }
+  for (const [id, value] of p) {
+    const el = document.getElementById(id);
+    if (!el || id === "preset" || !el.matches("#controls input, #controls select")) continue;
+    if (el.type === "checkbox") el.checked = value === "1";
+    else if (el.tagName !== "SELECT" || [...el.options].some((o) => o.value === value)) el.value = value;
+  }
+  let cells = [];
+  try {
+    cells = JSON.parse(p.get("classes") || "[]");
+  } catch {
+    cells = [];
+  }
+  document.querySelectorAll("#class-table tbody tr").forEach((tr, k) => {
+    tr.querySelectorAll("input").forEach((input, j) => {
+      if (Array.isArray(cells[k]) && typeof cells[k][j] === "string") input.value = cells[k][j];
+    });
+  });
+  return VIEWS.includes(p.get("view")) ? p.get("view") : "single";
+}
+
 // ------------------------------------------------------------------ wiring
 
 function setView(view) {
@@ -370,6 +479,7 @@ function choosePreset(name) {
   $("ground").checked = true;
   $("shadows").checked = p.shadows;
   fillClassTable(p.classes || []);
+  state.presetCells = JSON.stringify(tableCells());
 }
 
 async function main() {
@@ -403,7 +513,15 @@ async function main() {
   $("class-table").addEventListener("change", () => request("refine"));
   $("new-scene").addEventListener("click", () => { $("index").value = Number($("index").value) + 1; request("refine"); });
   $("reset-classes").addEventListener("click", () => { fillClassTable(preset().classes || []); request("refine"); });
-  window.fakeballoons = { params, frameQuery, request, state };  // for tests and the benchmark
-  setView("single");
+  // A drag's previews end in a full frame on release, whether or not the value changed (no change event then).
+  document.addEventListener("pointerdown", () => { net.held = true; }, true);
+  const released = () => { net.held = false; pump(); };
+  window.addEventListener("pointerup", released, true);
+  window.addEventListener("pointercancel", released, true);
+  window.addEventListener("blur", released);  // the window's own, not a control's (those do not bubble)
+  window.addEventListener("hashchange", () => setView(readUrl()));
+  window.fakeballoons = { params, frameQuery, request, state, preview };  // for tests and the benchmark
+  state.initial = controlValues();
+  setView(readUrl());
 }
 main();
