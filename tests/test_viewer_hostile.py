@@ -1,7 +1,8 @@
 """Hostile input against the viewer: deep nesting, huge integers, 1e308, NaN, long strings, bad Host
 headers. Every answer is a 4xx with a message, never a 5xx, and memory stays bounded. Also: the
-viewer refuses Host names other than this machine's (DNS rebinding), and `view` on a busy port is one
-line and exit status 2.
+viewer refuses Host names other than this machine's (DNS rebinding) and requests from another site's
+page (Origin), renders queue no further than a bound (503 past it), abandoned requests are not
+rendered, and `view` on a busy port is one line and exit status 2.
 """
 
 import json
@@ -9,11 +10,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from fastapi.testclient import TestClient
 
-from fakeballoons.viewer.app import allowed_hosts, create_app, host_name, running_server
+from fakeballoons.viewer.app import MAX_WAITING, allowed_hosts, create_app, host_name, running_server
 from fakeballoons.viewer.frames import CACHE_ENTRIES
 
 CONFIG = {"size", "noise", "preset", "background_noise_scale", "num_objects", "classes", "rotation", "ground",
@@ -186,3 +191,104 @@ def test_bench_view_at_a_size_the_page_lacks_is_one_line_and_exit_2():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == ["fakeballoons bench: error: bench view --size must be one of [256, 512] "
                                         "(the page's picture sizes), got 128"]
+
+
+@pytest.mark.parametrize("origin, status", [(None, 200), ("http://127.0.0.1", 200), ("HTTP://127.0.0.1/", 200),
+                                            ("http://evil.example", 403), ("https://127.0.0.1", 403),
+                                            ("http://127.0.0.1:8080", 403), ("null", 403), ("x" * 10_000, 403)])
+def test_requests_from_another_sites_page_are_refused(client, origin, status):
+    """A page on another site can make the browser send requests here (its Host is this machine's):
+    an Origin header that is not the viewer's own is a 403 with a message, before anything renders."""
+    headers = {} if origin is None else {"origin": origin}
+    for path in ("/api/defaults", "/api/frame?size=64&view=single", "/api/render.png?size=64&view=single"):
+        resp = client.get(path, headers=headers)
+        assert resp.status_code == status, (path, resp.text[:200])
+        if status == 403:
+            assert "another site" in resp.json()["detail"]
+
+
+class HeldRenders:
+    """frames.render replaced by one that waits for ``release`` (and counts calls), so that renders
+    queue behind it in a real server."""
+
+    def __init__(self, monkeypatch):
+        from fakeballoons.viewer import frames
+
+        self.calls, self.started, self.release = [], threading.Event(), threading.Event()
+        real = frames.render
+
+        def held(scene, config):
+            self.calls.append(config.width)
+            self.started.set()
+            assert self.release.wait(60)
+            return real(scene, config)
+
+        monkeypatch.setattr(frames, "render", held)
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=120) as resp:
+            return resp.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())["detail"]
+
+
+def until(condition, seconds=60.0):
+    """Wait for ``condition()`` to hold (checked every few milliseconds), or fail."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        threading.Event().wait(0.005)
+
+
+def test_abandoned_requests_are_not_rendered(monkeypatch):
+    """Frames asked for and abandoned while another renders leave the queue when their clients go:
+    none is rendered, and the next request is drawn right after the one in progress."""
+    held = HeldRenders(monkeypatch)
+    app = create_app()
+    with running_server(app=app) as url:
+        first = threading.Thread(target=get, args=(f"{url}/api/frame?view=single&size=64&hue=1",))
+        first.start()
+        assert held.started.wait(60)
+        host, port = url.split("//")[1].split(":")
+        sockets = []
+        for k in range(MAX_WAITING):
+            s = socket.create_connection((host, int(port)), timeout=60)
+            s.sendall(f"GET /api/frame?view=single&size=64&hue={k + 2} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            sockets.append(s)
+        until(lambda: app.state.renders.waiting == MAX_WAITING)
+        for s in sockets:
+            s.close()
+        until(lambda: app.state.renders.waiting == 0)
+        held.release.set()
+        first.join(60)
+        assert get(f"{url}/api/frame?view=single&size=64&hue=200")[0] == 200
+    assert held.calls == [64, 64] and app.state.renders.dropped == MAX_WAITING
+
+
+def test_renders_queue_no_further_than_a_bound(monkeypatch):
+    """While one render runs, MAX_WAITING more may wait; the next is a 503 with a message at once, and
+    every waiting one is answered."""
+    held = HeldRenders(monkeypatch)
+    app = create_app()
+    with running_server(app=app) as url:
+        answers = {}
+
+        def ask(k):
+            answers[k] = get(f"{url}/api/frame?view=single&size=64&hue={k + 1}")
+
+        threads = [threading.Thread(target=ask, args=(0,))]
+        threads[0].start()
+        assert held.started.wait(60)
+        for k in range(1, MAX_WAITING + 1):
+            threads.append(threading.Thread(target=ask, args=(k,)))
+            threads[-1].start()
+        until(lambda: app.state.renders.waiting == MAX_WAITING)
+        status, detail = get(f"{url}/api/render.png?view=single&size=64&hue=300")
+        assert status == 503 and "busy" in detail
+        held.release.set()
+        for t in threads:
+            t.join(120)
+    assert [answers[k][0] for k in range(MAX_WAITING + 1)] == [200] * (MAX_WAITING + 1)
+    assert len(held.calls) == MAX_WAITING + 1

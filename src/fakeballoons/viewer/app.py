@@ -6,12 +6,16 @@ render gives the picture, the label map, the scene's parameters and the legend, 
 while a control moves and at full size when it stops. ``GET /api/render.png`` serves the downloads:
 the PNG bytes ``fakeballoons render`` writes for the same settings, from the frame cache when the
 picture is on screen. Parameters are validated (settings.py: 422 or 400 with a message, never a
-500), no file path is ever taken from the client, image size is capped at 512, and requests whose
-Host header is not this machine's are refused (DNS rebinding).
+500), no file path is ever taken from the client, image size is capped at 512, requests whose
+Host header is not this machine's are refused (DNS rebinding), and so are requests from another
+site's page (an Origin header that is not the viewer's own). Renders wait in a short queue (one at
+a time, at most MAX_WAITING waiting, more refused with 503), and a request whose client has gone
+leaves the queue without being rendered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -21,7 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from fastapi import Depends, FastAPI
+import anyio
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -41,7 +46,8 @@ from .settings import (
     scene_settings,
 )
 
-__all__ = ["HEADLESS_CHROMIUM_FLAGS", "LOOPBACK_NAMES", "build_config", "create_app", "running_server", "serve"]
+__all__ = ["HEADLESS_CHROMIUM_FLAGS", "LOOPBACK_NAMES", "MAX_WAITING", "RenderQueue", "build_config", "create_app",
+           "running_server", "serve"]
 
 STATIC = Path(__file__).parent / "static"
 Output = Literal["image", "label", "overlay"]
@@ -77,22 +83,91 @@ def host_name(header: str) -> str:
     return header.rstrip(".")
 
 
+def _shown(header: str) -> str:
+    return header[:60] + ("..." if len(header) > 60 else "")
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether an Origin header names the viewer's own page: ``http://`` and the Host the request was
+    sent to (``null``, another scheme, name or port is another site)."""
+    return origin.strip().lower().rstrip("/") == "http://" + host.strip().lower()
+
+
 class HostCheck:
-    """ASGI middleware: 400 for a request whose Host header is not an allowed name."""
+    """ASGI middleware: 400 for a request whose Host header is not an allowed name; 403 for one with an
+    Origin header that is not the viewer's own (another site's page asking, whatever its Host)."""
 
     def __init__(self, app, allowed: frozenset[str] | None):
         self.app, self.allowed = app, allowed
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] in ("http", "websocket") and self.allowed is not None:
-            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            if host_name(header) not in self.allowed:
-                shown = header[:60] + ("..." if len(header) > 60 else "")
-                response = JSONResponse({"detail": f"Host header {shown!r} is not this viewer's address; open it "
-                                                   f"as http://127.0.0.1:<port>/ (or start it with --host)"}, 400)
+        if scope["type"] in ("http", "websocket"):
+            headers = dict(scope["headers"])
+            host = headers.get(b"host", b"").decode("latin-1")
+            origin = headers.get(b"origin")
+            response = None
+            if self.allowed is not None and host_name(host) not in self.allowed:
+                response = JSONResponse({"detail": f"Host header {_shown(host)!r} is not this viewer's address; open "
+                                                   f"it as http://127.0.0.1:<port>/ (or start it with --host)"}, 400)
+            elif origin is not None and not same_origin(origin.decode("latin-1"), host):
+                response = JSONResponse({"detail": f"request from another site refused: Origin "
+                                                   f"{_shown(origin.decode('latin-1'))!r} is not this viewer's "
+                                                   f"page (http://{_shown(host)})"}, 403)
+            if response is not None:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+#: Requests that may wait for the renderer while one renders; more are refused at once (503).
+MAX_WAITING = 4
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the client has closed the connection (its request's body, empty here, comes first)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class RenderQueue:
+    """One render at a time (numba's parallel kernels must not run from two threads at once), at most
+    ``limit`` requests waiting for their turn: more are a 503 at once, and a waiting request whose
+    client has gone leaves the queue and is never rendered."""
+
+    def __init__(self, limit: int = MAX_WAITING):
+        self.limit, self.waiting, self.dropped = limit, 0, 0
+        self._lock: asyncio.Lock | None = None
+
+    async def run(self, request: Request, fn, *args):
+        """``fn(*args)`` in a worker thread on this request's turn; None when its client went away first."""
+        if self.waiting >= self.limit:
+            raise HTTPException(503, f"the viewer is busy ({self.waiting} renders are waiting for the one being "
+                                     "drawn); try again in a moment")
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        self.waiting += 1
+        try:
+            turn = asyncio.ensure_future(self._lock.acquire())
+            gone = asyncio.ensure_future(_disconnected(request))
+            try:
+                await asyncio.wait({turn, gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                gone.cancel()
+                if not turn.done():
+                    turn.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await turn  # a lock taken as the wait was cancelled is handed on by asyncio.Lock
+            if turn.cancelled() or gone.done() and not gone.cancelled():
+                if not turn.cancelled():
+                    self._lock.release()
+                self.dropped += 1
+                return None
+        finally:
+            self.waiting -= 1
+        try:
+            return await anyio.to_thread.run_sync(fn, *args)
+        finally:
+            self._lock.release()
 
 
 def _json(data, **headers) -> Response:
@@ -132,6 +207,7 @@ def create_app(allowed: frozenset[str] | None = LOOPBACK_NAMES, warm_up: bool = 
     """The viewer's ASGI app. ``allowed``: Host names answered (None: any); ``warm_up``: load the
     kernels in a background thread at start-up."""
     cache = FrameCache()
+    renders = RenderQueue()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -141,6 +217,7 @@ def create_app(allowed: frozenset[str] | None = LOOPBACK_NAMES, warm_up: bool = 
 
     app = FastAPI(title="fakeballoons viewer", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.cache = cache
+    app.state.renders = renders
     app.add_middleware(HostCheck, allowed=allowed)
     summaries = preset_summaries()
 
@@ -160,21 +237,31 @@ def create_app(allowed: frozenset[str] | None = LOOPBACK_NAMES, warm_up: bool = 
                 "textures": list(TEXTURES), "sizes": list(SIZES), "max_classes": MAX_CLASSES}
 
     @app.get("/api/frame")
-    def frame(picture: Picture = "image", label: bool = False, s: tuple = Depends(scene_settings)):
+    async def frame(request: Request, picture: Picture = "image", label: bool = False,
+                    s: tuple = Depends(scene_settings)):
         """What the page shows: the picture (PNG, base64), the label map when asked, the scene's
         parameters, the legend and the render time, all from one render."""
         config, scene = s
         scene_data = scene_json(scene)
-        f = cache.get(scene, config)
-        return _json({"image": b64(cache.encode(f, picture)), "label": b64(cache.encode(f, "label")) if label else None,
-                      "width": config.width, "height": config.height, "scene": scene_data,
-                      "legend": f.legend(), "render_ms": round(f.render_ms, 1)})
+
+        def answer():
+            f = cache.get(scene, config)
+            return _json({"image": b64(cache.encode(f, picture)),
+                          "label": b64(cache.encode(f, "label")) if label else None,
+                          "width": config.width, "height": config.height, "scene": scene_data,
+                          "legend": f.legend(), "render_ms": round(f.render_ms, 1)})
+
+        return await renders.run(request, answer) or Response(status_code=499)  # 499: nobody is listening
 
     @app.get("/api/render.png")
-    def render_png(output: Output = "image", s: tuple = Depends(scene_settings)):
+    async def render_png(request: Request, output: Output = "image", s: tuple = Depends(scene_settings)):
         config, scene = s
-        f = cache.get(scene, config)
-        return Response(cache.encode(f, output), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+        def answer():
+            png = cache.encode(cache.get(scene, config), output)
+            return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+        return await renders.run(request, answer) or Response(status_code=499)
 
     @app.get("/api/scene.json")
     def scene_endpoint(s: tuple = Depends(scene_settings)):
@@ -213,11 +300,12 @@ def _server(app, sock: socket.socket):
 
 
 @contextlib.contextmanager
-def running_server(host: str = "127.0.0.1"):
-    """The viewer served from a background thread on a free port; yields its base URL."""
+def running_server(host: str = "127.0.0.1", app: FastAPI | None = None):
+    """The viewer (``app``, or a new one that warms up) served from a background thread on a free
+    port; yields its base URL."""
     sock = bind(host, 0)
     port = sock.getsockname()[1]
-    server = _server(create_app(allowed_hosts(host), warm_up=True), sock)
+    server = _server(app or create_app(allowed_hosts(host), warm_up=True), sock)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:  # wait for readiness, not for a guessed time
