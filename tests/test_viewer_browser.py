@@ -478,6 +478,42 @@ def test_a_bad_class_table_is_a_message_beside_the_last_picture(page):
     assert fixed != good and "stale" not in page.get_attribute("#picture", "class")
 
 
+def test_controls_that_need_a_word_have_one(page):
+    """Hints (title) on the pose options, the solid texture, the weight column and the object list;
+    tabs are tabs with their selection; the override sliders have names; a ground hides the background
+    noise, so its override is off there; a 512-px picture shown smaller is scaled smoothly."""
+    assert page.get_attribute("#texture option[value=solid]", "title")
+    assert page.evaluate("document.querySelector('.tab.active').getAttribute('aria-selected')") == "true"
+    assert page.evaluate("[...document.querySelectorAll('.tab')].map((b) => b.getAttribute('role'))") == ["tab"] * 4
+    change(page, lambda: page.click("[data-view=random]"))
+    assert page.evaluate("[...document.querySelectorAll('.tab')].map((b) => b.getAttribute('aria-selected'))") \
+        == ["false", "true", "false", "false"]
+    assert page.get_attribute("#scene-params", "title")
+    assert page.get_attribute("#bg-scale", "aria-label") and page.get_attribute("#num-objects", "aria-label")
+    change(page, lambda: page.click("[data-view=full]"))
+    assert all(page.evaluate("[...document.querySelectorAll('#rotation option')].map((o) => o.title)"))
+    assert page.get_attribute("#class-table tbody tr:nth-child(1) [data-field=weight]", "title")
+    assert page.is_enabled("#fix-bg")
+    change(page, lambda: page.select_option("#preset", "ground"))
+    assert page.is_disabled("#fix-bg") and page.is_disabled("#bg-scale")
+    change(page, lambda: page.uncheck("#ground"))
+    assert page.is_enabled("#fix-bg")
+    page.set_viewport_size({"width": 700, "height": 900})
+    assert page.evaluate("document.getElementById('picture').getBoundingClientRect().width") < 512
+    assert page.evaluate("getComputedStyle(document.getElementById('picture')).imageRendering") == "auto"
+
+
+def test_tab_visits_the_controls_before_the_class_table(page):
+    change(page, lambda: page.click("[data-view=prototypes]"))
+    page.focus("#about-button")  # the last button of the header
+    order = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id || document.activeElement.dataset.field || ''"))
+    assert "new-scene" in order and "hue" in order and order.index("new-scene") < order.index("hue"), order
+    assert order[0] == "noise", order
+
+
 def test_about_says_how_this_differs_from_the_2022_pages(page):
     page.click("#about-button")
     text = page.text_content("#about")

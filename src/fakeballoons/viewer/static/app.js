@@ -46,6 +46,7 @@ function parseCell(text) {  // a number, "uniform a b", "normal m s", "choice a 
   return t;  // sent as it is: the server says what is wrong with it
 }
 
+const TABLE_HINTS = { weight: "how often the class is drawn, relative to the other classes' weights" };
 const TABLE_FIELDS = [["shape", "wide"], ["hue"], ["hue_std"], ["elongation"], ["elongation_std"], ["noise_scale"],
                       ["noise_scale_std"], ["weight"]];
 
@@ -65,6 +66,7 @@ function fillClassTable(classes) {
       input.setAttribute("aria-label", `class ${k + 1} ${field}`);
       if (cls) input.className = cls;
       if (field === "shape") input.setAttribute("list", "shape-names");
+      if (TABLE_HINTS[field]) input.title = TABLE_HINTS[field];
       const fallback = { shape: "ellipsoid", weight: 1, hue_std: 50, elongation_std: 0.05, noise_scale_std: 5 };
       input.value = formatCell(c[field] ?? fallback[field]);
       td.appendChild(input);
@@ -117,6 +119,7 @@ const conditions = {
   "thickness-acts": () => ["torus", "capsule"].includes($("shape").value),
   "classes-act": () => !(state.view === "random" && $("shared").checked),
   "has-ground": () => preset().ground,
+  "on-ground": () => preset().ground && $("ground").checked,  // the ground hides the background noise
   "shadows-act": () => (preset().ground && $("ground").checked) || !preset().light_at_eye,
   "label-shown": () => $("show-label").checked,
   "labels-shown": () => $("show-label").checked || $("overlay").checked,
@@ -129,7 +132,9 @@ function syncControls() {
     el.hidden = (views.length > 0 && !views.includes(state.view)) || (when !== undefined && !conditions[when]());
   });
   syncTable();
-  $("bg-scale").disabled = !$("fix-bg").checked;
+  $("fix-bg").disabled = conditions["on-ground"]();
+  $("fix-bg-label").title = $("fix-bg").disabled ? "the ground plane covers the background noise" : "";
+  $("bg-scale").disabled = !$("fix-bg").checked || $("fix-bg").disabled;
   $("num-objects").disabled = !$("fix-count").checked;
   $("look-legend").textContent = state.view === "single" ? "Object" : "Look of every object";
   const generated = preset().class_table;
@@ -162,7 +167,7 @@ function configParams(size) {  // the scene configuration: what "save config" wr
   if (conditions["shadows-act"]()) p.set("shadows", String($("shadows").checked));
   if (conditions["classes-act"]() && !preset().class_table) p.set("classes", JSON.stringify(classTable()));
   if (v === "random" || v === "full") {
-    if ($("fix-bg").checked) p.set("background_noise_scale", $("bg-scale").value);
+    if ($("fix-bg").checked && !$("fix-bg").disabled) p.set("background_noise_scale", $("bg-scale").value);
     if ($("fix-count").checked) p.set("num_objects", $("num-objects").value);
   }
   return p;
@@ -466,7 +471,10 @@ function readUrl() {  // the settings of the address's hash on the controls; the
 
 function setView(view) {
   state.view = view;
-  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+  document.querySelectorAll(".tab").forEach((b) => {
+    b.classList.toggle("active", b.dataset.view === view);
+    b.setAttribute("aria-selected", String(b.dataset.view === view));
+  });
   $("pictures").style.setProperty("--picture-size", `${Math.max(fullSize(), 256)}px`);
   request("refine");
 }
@@ -482,14 +490,17 @@ function choosePreset(name) {
   state.presetCells = JSON.stringify(tableCells());
 }
 
+const ROTATION_HINTS = { "": "as the scene preset turns its objects", none: "every object as it is made, unturned", uniform: "any orientation, all equally likely",
+                         view: "turned about the line of sight", vertical: "turned about the vertical axis" };
+
 async function main() {
   const d = await (await fetch("/api/defaults")).json();
   state.defaults = d;
   state.presets = d.presets;
   $("preset").innerHTML = Object.keys(d.presets).map((n) => `<option value="${n}">${n}</option>`).join("");
   $("preset").value = "report";
-  $("rotation").innerHTML = `<option value="">as the preset</option>` +
-    d.rotations.map((r) => `<option value="${r}">${r}</option>`).join("");
+  $("rotation").innerHTML = `<option value="" title="${ROTATION_HINTS[""]}">as the preset</option>` +
+    d.rotations.map((r) => `<option value="${r}" title="${ROTATION_HINTS[r] || ""}">${r}</option>`).join("");
   $("shape").innerHTML = d.shapes.map((s) => `<option value="${s}">${s}</option>`).join("");
   $("shape-names").innerHTML = d.shapes.map((s) => `<option value="${s}">`).join("");
   choosePreset("report");
