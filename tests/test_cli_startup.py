@@ -1,5 +1,6 @@
 """The command line answers --help and usage mistakes without importing NumPy, torch or numba."""
 
+import os
 import subprocess
 import sys
 
@@ -86,3 +87,16 @@ def test_after_warmup_a_new_process_loads_the_kernels_from_the_cache(tmp_path):
         hits, misses = map(int, next(x for x in run.stdout.splitlines() if x.startswith("STATS")).split()[1:])
         assert hits >= 1 and misses == 0, (extra, hits, misses)
         assert "compiling" not in run.stderr
+
+
+def test_the_public_names_load_on_first_use_and_render_stays_the_function():
+    code = ("import fakeballoons.render.kernels, fakeballoons.viewer.frames, fakeballoons\n"
+            "from fakeballoons import render, SceneConfig, sample_scene, weights, noise\n"
+            "assert callable(render) and fakeballoons.render is render, fakeballoons.render\n"
+            "assert render(sample_scene(SceneConfig(height=8, width=8), 0, 0), SceneConfig(height=8, width=8))"
+            ".image.shape == (8, 8, 3)\n"
+            "known = set(dir(fakeballoons)) | set(fakeballoons._LAZY) | {'noise', 'weights'}\n"
+            "assert set(fakeballoons.__all__) <= known")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"})
+    assert run.returncode == 0, run.stderr

@@ -1,5 +1,8 @@
 """fakeballoons: procedurally rendered segmentation data (noise-textured ellipsoids with exact labels)."""
 
+import sys
+import types
+
 from ._version import __version__
 from .errors import ConfigError, UserError
 
@@ -28,6 +31,21 @@ _LAZY = {  # imported on first use, so that `import fakeballoons` (and the comma
     "PascalVOC": "fakeballoons.data.downstream",
     "SegmentationFolder": "fakeballoons.data.downstream",
 }
+
+
+class _Package(types.ModuleType):
+    """The package module. Its function ``render`` shares its name with the subpackage
+    ``fakeballoons.render``: Python sets a subpackage as an attribute of its parent when it is
+    first imported, which would hide the function; that one assignment is ignored, so
+    ``fakeballoons.render`` is always the function (loaded on first use like the rest)."""
+
+    def __setattr__(self, name, value):
+        if name == "render" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name):
