@@ -22,6 +22,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import stat
+import sys
 import types
 import typing
 from importlib import resources
@@ -29,11 +32,22 @@ from typing import Any
 
 from .errors import ConfigError, UserError
 
-__all__ = ["check_number", "check_range", "difference", "extension", "from_plain", "load_preset", "parse_json",
-           "preset_names", "resolve_base", "to_plain"]
+__all__ = ["MAX_INT", "MAX_JSON_BYTES", "check_count", "check_number", "check_range", "difference", "extension",
+           "from_plain", "load_preset", "parse_json", "preset_names", "read_json_bytes", "resolve_base", "shown",
+           "to_plain"]
 
 #: Keys a configuration object in JSON may carry besides its fields: free text, and the preset it extends.
 DESCRIPTION, BASE = "description", "base"
+#: The largest integer a configuration holds (a 64-bit integer: every count, seed and index).
+MAX_INT = 2**63 - 1
+#: The largest JSON file read as a configuration or a manifest: these are a few kilobytes.
+MAX_JSON_BYTES = 16 * 2**20
+#: Ranges of integer fields that a command's flag bounds but the field's class does not, by class
+#: (module and name) and field: a value read from a file is held to the flag's range. The experiment's
+#: number of seeds is --seeds (1 to 1000); each seed is a run of every arm.
+FIELD_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
+    "fakeballoons.train.experiment.ExperimentConfig": {"seeds": (1, 1000)},
+}
 
 
 def extension(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING):
@@ -72,28 +86,53 @@ def _fail(path: str, problem: str) -> typing.NoReturn:
     raise ConfigError(path, problem)
 
 
+def shown(value: Any) -> str:
+    """``value`` for a message: a huge integer as its number of digits, not all of them."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"a {len(str(abs(value)))}-digit integer"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _finite(value: Any) -> bool:
+    """A number (not a bool) that is finite as a float: an integer beyond 1.8e308 is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= sys.float_info.max if isinstance(value, int) else math.isfinite(value)
+
+
 def check_number(path: str, value: float, lo: float | None = None, hi: float | None = None,
                  strict_lo: bool = False) -> None:
-    """A finite number within [lo, hi] (or (lo, hi] with ``strict_lo``), else a ConfigError naming ``path``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(path, f"must be a finite number, got {value!r}")
+    """A finite number within [lo, hi] (or (lo, hi] with ``strict_lo``), else a ConfigError naming ``path``
+    (and, with both bounds, the range)."""
+    span = f" (from {lo} to {hi})" if lo is not None and hi is not None else ""
+    if not _finite(value):
+        _fail(path, f"must be a finite number{span}, got {shown(value)}")
     if lo is not None and (value < lo or (strict_lo and value == lo)):
-        _fail(path, f"must be {'>' if strict_lo else '>='} {lo}, got {value}")
+        _fail(path, f"must be {'>' if strict_lo else '>='} {lo}{span if hi is not None else ''}, got {shown(value)}")
     if hi is not None and value > hi:
-        _fail(path, f"must be <= {hi}, got {value}")
+        _fail(path, f"must be <= {hi}{span if lo is not None else ''}, got {shown(value)}")
+
+
+def check_count(path: str, value: int, lo: int, hi: int) -> None:
+    """An integer (not a bool) from ``lo`` to ``hi``, else a ConfigError naming ``path`` and the range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        _fail(path, f"must be an integer from {lo} to {hi}, got {shown(value)}")
 
 
 def check_range(path: str, value: tuple[float, float], lo: float | None = None, hi: float | None = None) -> None:
     """A (low, high) pair of finite numbers with low <= high within [lo, hi], else a ConfigError."""
     a, b = value
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-        _fail(path, f"must be finite, got {list(value)}")
+    span = f" (from {lo} to {hi})" if lo is not None and hi is not None else ""
+    if not all(_finite(v) for v in value):
+        _fail(path, f"must be finite{span}, got {shown(list(value))}")
     if a > b:
-        _fail(path, f"lower bound {a} is above upper bound {b}")
+        _fail(path, f"lower bound {shown(a)} is above upper bound {shown(b)}")
     if lo is not None and a < lo:
-        _fail(path, f"must be >= {lo}, got {list(value)}")
+        _fail(path, f"must be >= {lo}{span}, got {shown(list(value))}")
     if hi is not None and b > hi:
-        _fail(path, f"must be <= {hi}, got {list(value)}")
+        _fail(path, f"must be <= {hi}{span}, got {shown(list(value))}")
 
 
 def from_plain(tp: Any, value: Any, path: str = "") -> Any:
@@ -111,6 +150,9 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
         if unknown:
             raise ConfigError(_join(path, unknown[0]), f"known keys here: {', '.join(sorted(names))}", unknown=True)
         kwargs = {k: from_plain(hints[k], v, _join(path, k)) for k, v in value.items() if k != DESCRIPTION}
+        for name, (lo, hi) in FIELD_LIMITS.get(f"{tp.__module__}.{tp.__qualname__}", {}).items():
+            if name in kwargs:
+                check_count(_join(path, name), kwargs[name], lo, hi)
         try:
             return tp(**kwargs)
         except ConfigError as exc:
@@ -135,11 +177,11 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
                 continue
         if candidates:
             return from_plain(candidates[-1], value, path)
-        _fail(path, f"must be {' or '.join(_describe(a) for a in args)}, got {value!r}")
+        _fail(path, f"must be {' or '.join(_describe(a) for a in args)}, got {_brief(value)}")
     if origin is typing.Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            _fail(path, f"must be one of {list(choices)}, got {value!r}")
+            _fail(path, f"must be one of {list(choices)}, got {_brief(value)}")
         return value
     if origin is tuple:
         args = typing.get_args(tp)
@@ -152,23 +194,33 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
         return tuple(from_plain(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if tp is bool:
         if not isinstance(value, bool):
-            _fail(path, f"must be true or false, got {value!r}")
+            _fail(path, f"must be true or false, got {_brief(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            _fail(path, f"must be an integer, got {value!r}")
+            _fail(path, f"must be an integer, got {_brief(value)}")
+        if not -MAX_INT - 1 <= value <= MAX_INT:
+            _fail(path, f"must be a 64-bit integer (at most {MAX_INT} in size), got {shown(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _fail(path, f"must be a number, got {value!r}")
-        if not math.isfinite(value):
-            _fail(path, f"must be a finite number, got {value!r}")
+            _fail(path, f"must be a number, got {_brief(value)}")
+        if not _finite(value):
+            _fail(path, f"must be a finite number, got {shown(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            _fail(path, f"must be a string, got {value!r}")
+            _fail(path, f"must be a string, got {_brief(value)}")
         return value
     raise TypeError(f"unsupported annotation {tp} at {path or 'config'}")
+
+
+def _brief(value: Any) -> str:
+    """A value of the wrong type for a message: short, whatever its size."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'list'}"
+    text = shown(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _describe(tp: Any) -> str:
@@ -200,16 +252,35 @@ def parse_json(text: str | bytes, where: str) -> Any:
         raise ConfigError(None, f"{where} is not valid JSON: {exc}") from None
 
 
+def read_json_bytes(path: str | os.PathLike, what: str) -> bytes:
+    """The bytes of a JSON file given by the user: a regular file of at most MAX_JSON_BYTES (a
+    device such as /dev/zero, a pipe or a huge file is refused in one line, never read)."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise UserError(f"{what} {path} is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{what} {path} is not a regular file (a device, pipe or socket); give a JSON file")
+        if info.st_size > MAX_JSON_BYTES:
+            raise UserError(f"{what} {path} is {info.st_size / 2**20:.0f} MB; a JSON file here is at most "
+                            f"{MAX_JSON_BYTES // 2**20} MB")
+        with open(path, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # replaced since the check above
+                raise UserError(f"{what} {path} is not a regular file; give a JSON file")
+            data = fh.read(MAX_JSON_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise UserError(f"{what} {path} is over {MAX_JSON_BYTES // 2**20} MB; a JSON file here is at most that")
+    return data
+
+
 def _read_preset(cls, name: str, what: str) -> tuple[str, Any]:
     """(a name for messages, the JSON data) of a named preset or a JSON file."""
     if name.endswith(".json"):
-        try:
-            with open(name, "rb") as fh:
-                text = fh.read()
-        except FileNotFoundError:
-            raise UserError(f"{what} not found: {name}") from None
-        except OSError as exc:
-            raise UserError(f"cannot read {what} {name}: {exc.strerror or exc}") from None
+        text = read_json_bytes(name, what)
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:

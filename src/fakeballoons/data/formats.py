@@ -169,17 +169,14 @@ def coco_annotations(instance: np.ndarray, classes: Sequence[int]) -> list[dict]
 
 
 def read_json(path, what: str = "file", kind: type | None = dict) -> Any:
-    """Parse a JSON file; a missing, unreadable or corrupt one (or, with ``kind``, one that does not
-    hold a ``kind``) is a UserError naming it."""
+    """Parse a JSON file; a missing, unreadable, corrupt or oversized one (over
+    :data:`~fakeballoons.codec.MAX_JSON_BYTES`), one that is not a regular file (a device, a pipe)
+    or, with ``kind``, one that does not hold a ``kind`` is a UserError naming it."""
+    from ..codec import read_json_bytes
+
+    raw = read_json_bytes(path, what)
     try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read().decode("utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise UserError(f"{what} {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise UserError(f"{what} {path} is not valid JSON: {exc}") from None
     if kind is not None and not isinstance(data, kind):
@@ -188,11 +185,22 @@ def read_json(path, what: str = "file", kind: type | None = dict) -> Any:
 
 
 def read_jsonl(path, what: str = "file", kind: type | None = dict) -> Iterator[Any]:
-    """Yield the objects of a JSON-lines file; a missing or corrupt one is a UserError naming the
-    file and the line."""
+    """Yield the objects of a JSON-lines file; a missing or corrupt one, one that is not a regular
+    file, or a line over :data:`~fakeballoons.codec.MAX_JSON_BYTES` is a UserError naming the file
+    (and the line)."""
+    import stat
+
+    from ..codec import MAX_JSON_BYTES
+
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: opening a pipe waits for a writer
+            raise UserError(f"{what} {path} is not a regular file")
         with open(path, "rb") as fh:
-            for n, line in enumerate(fh, start=1):
+            n = 0
+            while line := fh.readline(MAX_JSON_BYTES + 1):
+                n += 1
+                if len(line) > MAX_JSON_BYTES:
+                    raise UserError(f"{what} {path} line {n} is over {MAX_JSON_BYTES // 2**20} MB long")
                 if not line.strip():
                     continue
                 try:
@@ -240,6 +248,34 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     img = _open(path, load=False)
     with img:
         return img.height, img.width
+
+
+#: The largest photograph read as training or evaluation data (about 4096x4096): a validation
+#: image is evaluated at its own resolution, a class score per pixel, so one 9400x9400 picture
+#: alone would take gigabytes.
+MAX_DATA_PIXELS = 4096 * 4096
+
+
+def check_data_image(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image (or mask) of a dataset on disk, after a cheap check of all of
+    it: a PNG's chunks and their checksums, a JPEG decoded at an eighth of its size. A file that is
+    corrupt, cut short or larger than MAX_DATA_PIXELS is a UserError naming it, when the dataset
+    opens rather than when an epoch reaches it."""
+    img = _open(path, load=False)
+    with img:
+        size = img.height, img.width
+        if size[0] * size[1] > MAX_DATA_PIXELS:
+            raise UserError(f"image {path} is {size[1]}x{size[0]} pixels, over the {MAX_DATA_PIXELS / 1e6:.1f} "
+                            f"megapixels read as data (4096x4096); downscale it (and its mask, nearest neighbour)")
+        try:
+            if img.format == "JPEG":
+                img.draft(img.mode, (max(1, size[1] // 8), max(1, size[0] // 8)))
+                img.load()
+            else:
+                img.verify()
+        except (OSError, SyntaxError, ValueError, MemoryError, EOFError) as exc:
+            raise UserError(f"cannot read image {path}: corrupt or cut short ({exc})") from None
+    return size
 
 
 def read_image(path) -> np.ndarray:
