@@ -27,13 +27,22 @@ from typing import ClassVar
 
 import numpy as np
 
-from .codec import check_number, extension
+from .codec import check_number, extension, shown
 from .errors import ConfigError
 
 __all__ = ["SHAPES", "TEXTURES", "ClassPrior", "ClassTable", "Dist", "distinct_colours", "hsl_colour", "label_colour"]
 
 #: Shape families, in the kernels' numbering (see render/shapes.py for their parameters).
 SHAPES = ("ellipsoid", "box", "cylinder", "cone", "capsule", "torus")
+#: The meaningful ranges of a class's attributes (a finite but absurd value such as 1e308 is refused
+#: with its range): hue in degrees (taken modulo 360; a range may wrap, e.g. uniform 300 to 420),
+#: noise scale (as the scene's), size (as the scene's object scale), relative weights.
+HUE_RANGE = (-360.0, 720.0)
+MAX_HUE_STD = 360.0
+MAX_NOISE_SCALE = 10_000.0
+MAX_SIZE = 100.0
+MAX_WEIGHT = 1e6
+
 #: Where an object's texture is evaluated: the view-space unit normal (the report's), the
 #: object-space surface point (solid texture, for flat faces), or nowhere (t = 1).
 TEXTURES = ("normal", "solid", "none")
@@ -98,7 +107,8 @@ class Dist:
             raise ConfigError(path, f"must be one of {list(names)} or a choice of them, got {given[0]}")
         if self.normal is not None:
             check_number(f"{path}.normal[0]", self.normal[0], lo, hi)
-            check_number(f"{path}.normal[1]", self.normal[1], 0.0)
+            # a spread wider than the attribute's whole range is no spread the draws can show
+            check_number(f"{path}.normal[1]", self.normal[1], 0.0, None if lo is None or hi is None else hi - lo)
         if self.uniform is not None:
             a, b = self.uniform
             check_number(f"{path}.uniform[0]", a, lo, hi)
@@ -120,7 +130,7 @@ class Dist:
             if self.choice is None or len(self.weights) != len(self.choice):
                 raise ConfigError(f"{path}.weights", "needs a choice with as many values")
             for i, w in enumerate(self.weights):
-                check_number(f"{path}.weights[{i}]", w, 0.0)
+                check_number(f"{path}.weights[{i}]", w, 0.0, MAX_WEIGHT)
             if sum(self.weights) <= 0:
                 raise ConfigError(f"{path}.weights", "must not all be zero")
 
@@ -166,6 +176,12 @@ def _categorical(path: str, value, names: tuple[str, ...], optional: bool) -> No
         value.validate(path, names=names)
     elif value not in names:
         raise ConfigError(path, f"must be one of {list(names)} or a choice of them, got {value!r}")
+
+
+def _check_spreads(path: str, prior) -> None:
+    """The normal priors' spreads (``hue_std`` etc.) of a class or a class table, within their ranges."""
+    for name, top in (("hue_std", MAX_HUE_STD), ("elongation_std", 1.0), ("noise_scale_std", MAX_NOISE_SCALE)):
+        check_number(f"{path}.{name}", getattr(prior, name), 0.0, top)
 
 
 def _numeric(path: str, value, lo: float | None = None, hi: float | None = None, strict_lo: bool = False) -> None:
@@ -231,15 +247,15 @@ class ClassPrior:
 
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"{path}.name", "must be a non-empty string")
-        _numeric(f"{path}.hue", self.hue)
+        _numeric(f"{path}.hue", self.hue, *HUE_RANGE)
         _numeric(f"{path}.elongation", self.elongation, 0.0, 1.0)
-        _numeric(f"{path}.noise_scale", self.noise_scale, 0.0, strict_lo=not isinstance(self.noise_scale, Dist))
-        for name in ("hue_std", "elongation_std", "noise_scale_std"):
-            check_number(f"{path}.{name}", getattr(self, name), 0.0)
-        check_number(f"{path}.weight", self.weight, 0.0, strict_lo=True)
+        _numeric(f"{path}.noise_scale", self.noise_scale, 0.0, MAX_NOISE_SCALE,
+                 strict_lo=not isinstance(self.noise_scale, Dist))
+        _check_spreads(path, self)
+        check_number(f"{path}.weight", self.weight, 0.0, MAX_WEIGHT, strict_lo=True)
         _categorical(f"{path}.shape", self.shape, SHAPES, optional=False)
         if self.size is not None:
-            self.size.validate(f"{path}.size", 0.0)
+            self.size.validate(f"{path}.size", 0.0, MAX_SIZE)
         _categorical(f"{path}.noise", self.noise, NOISE_FUNCTIONS, optional=True)
         _categorical(f"{path}.texture", self.texture, TEXTURES, optional=True)
         if isinstance(self.texture, Dist):
@@ -247,7 +263,7 @@ class ClassPrior:
         _numeric(f"{path}.saturation", self.saturation, 0.0, 1.0)
         _numeric(f"{path}.lightness", self.lightness, 0.0, 1.0)
         if self.label_colour is not None and not all(0 <= c <= 255 for c in self.label_colour):
-            raise ConfigError(f"{path}.label_colour", f"must be 8-bit RGB, got {list(self.label_colour)}")
+            raise ConfigError(f"{path}.label_colour", f"must be 8-bit RGB, got {shown(list(self.label_colour))}")
 
 
 DEFAULT_CLASSES = (
@@ -281,15 +297,14 @@ class ClassTable:
     def validate(self, path: str = "class_table") -> None:
         if isinstance(self.count, bool) or not isinstance(self.count, int) or not 1 <= self.count <= 254:
             raise ConfigError(f"{path}.count", f"must be an integer from 1 to 254 (label 255 is ignore), "
-                                               f"got {self.count!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"{path}.seed", f"must be a non-negative integer, got {self.seed!r}")
+                                               f"got {shown(self.count)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"{path}.seed", f"must be an integer from 0 to {2**63 - 1}, got {shown(self.seed)}")
         self.shape.validate(f"{path}.shape", names=SHAPES)
-        self.hue.validate(f"{path}.hue")
+        self.hue.validate(f"{path}.hue", *HUE_RANGE)
         self.elongation.validate(f"{path}.elongation", 0.0, 1.0)
-        self.noise_scale.validate(f"{path}.noise_scale", 0.0)
-        for name in ("hue_std", "elongation_std", "noise_scale_std"):
-            check_number(f"{path}.{name}", getattr(self, name), 0.0)
+        self.noise_scale.validate(f"{path}.noise_scale", 0.0, MAX_NOISE_SCALE)
+        _check_spreads(path, self)
         for i, name in enumerate(self.nuisance):
             if name not in ClassPrior.NORMAL_ATTRIBUTES:
                 raise ConfigError(f"{path}.nuisance[{i}]", f"must be one of {list(ClassPrior.NORMAL_ATTRIBUTES)}, "

@@ -25,7 +25,7 @@ from .classes import (
     hsl_colour,
     label_colour,
 )
-from .codec import check_number, check_range, extension, from_plain, parse_json, to_plain
+from .codec import check_number, check_range, extension, from_plain, parse_json, shown, to_plain
 from .errors import ConfigError
 
 __all__ = [
@@ -69,6 +69,14 @@ MSAA_PATTERNS = {
 }
 
 
+#: The meaningful ranges of the scene's physical quantities (the report's values are well inside):
+#: a finite but absurd value (1e308) is refused with its range, never rendered into NaN pictures.
+MAX_COORDINATE = 1000.0  # world units: camera, light, object positions, ground (the view spans about 4)
+MAX_NOISE_SCALE = 10_000.0  # noise frequencies (the report's: 1 to 51); beyond it a pixel is pure noise
+MAX_OBJECT_SCALE = 100.0  # object sizes (the report's: 0.1 to 0.7)
+MAX_SHININESS = 10_000.0  # Phong exponents (the report's: 10 to 100)
+
+
 def _fail(path: str, message: str) -> typing.NoReturn:
     raise ConfigError(path, message)
 
@@ -89,7 +97,7 @@ class CameraConfig:
     def validate(self, path: str = "camera") -> None:
         for name in ("eye", "target", "up"):
             for i, v in enumerate(getattr(self, name)):
-                _check_number(f"{path}.{name}[{i}]", v)
+                _check_number(f"{path}.{name}[{i}]", v, -MAX_COORDINATE, MAX_COORDINATE)
         _check_number(f"{path}.fov_y", self.fov_y, 0.0, 179.0, strict_lo=True)
         fwd = [t - e for t, e in zip(self.target, self.eye)]
         if math.hypot(*fwd) == 0.0:
@@ -110,7 +118,7 @@ class LightConfig:
 
     def validate(self, path: str = "light") -> None:
         for i, v in enumerate(self.position):
-            _check_number(f"{path}.position[{i}]", v)
+            _check_number(f"{path}.position[{i}]", v, -MAX_COORDINATE, MAX_COORDINATE)
         _check_number(f"{path}.ambient", self.ambient, 0.0, 1.0)
 
 
@@ -134,16 +142,16 @@ class SamplingConfig:
 
     def validate(self, path: str = "sampling") -> None:
         _check_range(f"{path}.num_objects", self.num_objects, 0, 10_000)
-        _check_range(f"{path}.background_noise_scale", self.background_noise_scale, 0.0)
-        _check_range(f"{path}.object_scale", self.object_scale, 0.0)
+        _check_range(f"{path}.background_noise_scale", self.background_noise_scale, 0.0, MAX_NOISE_SCALE)
+        _check_range(f"{path}.object_scale", self.object_scale, 0.0, MAX_OBJECT_SCALE)
         if self.object_scale[0] <= 0.0:
             _fail(f"{path}.object_scale", f"must be > 0, got {list(self.object_scale)}")
         for name in ("position_x", "position_y", "position_z"):
-            _check_range(f"{path}.{name}", getattr(self, name))
-        _check_range(f"{path}.diffuse", self.diffuse, 0.0)
-        _check_range(f"{path}.specular", self.specular, 0.0)
-        _check_range(f"{path}.shininess", self.shininess, 0.0)
-        _check_number(f"{path}.min_noise_scale", self.min_noise_scale, 0.0)
+            _check_range(f"{path}.{name}", getattr(self, name), -MAX_COORDINATE, MAX_COORDINATE)
+        _check_range(f"{path}.diffuse", self.diffuse, 0.0, 1.0)
+        _check_range(f"{path}.specular", self.specular, 0.0, 1.0)
+        _check_range(f"{path}.shininess", self.shininess, 0.0, MAX_SHININESS)
+        _check_number(f"{path}.min_noise_scale", self.min_noise_scale, 0.0, MAX_NOISE_SCALE)
         if self.rotation not in ROTATIONS:
             _fail(f"{path}.rotation", f"must be one of {list(ROTATIONS)}, got {self.rotation!r}")
         _check_number(f"{path}.rotation_max", self.rotation_max, 0.0, 180.0)
@@ -165,11 +173,11 @@ class GroundConfig:
     lift: tuple[float, float] = (0.0, 0.0)
 
     def validate(self, path: str = "ground") -> None:
-        _check_number(f"{path}.height", self.height)
-        _check_number(f"{path}.noise_scale", self.noise_scale, 0.0)
+        _check_number(f"{path}.height", self.height, -MAX_COORDINATE, MAX_COORDINATE)
+        _check_number(f"{path}.noise_scale", self.noise_scale, 0.0, MAX_NOISE_SCALE)
         _check_number(f"{path}.albedo", self.albedo, 0.0, 1.0)
         _check_number(f"{path}.diffuse", self.diffuse, 0.0, 1.0)
-        _check_range(f"{path}.lift", self.lift, 0.0)
+        _check_range(f"{path}.lift", self.lift, 0.0, MAX_COORDINATE)
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,7 @@ class AntialiasConfig:
 
     def validate(self, path: str = "antialias") -> None:
         if self.samples not in MSAA_PATTERNS:
-            _fail(f"{path}.samples", f"must be one of {sorted(MSAA_PATTERNS)}, got {self.samples}")
+            _fail(f"{path}.samples", f"must be one of {sorted(MSAA_PATTERNS)}, got {shown(self.samples)}")
         _check_number(f"{path}.ignore_index", self.ignore_index, 0, 255)
 
 
@@ -228,7 +236,7 @@ class SceneConfig:
         for name in ("height", "width"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 8192:
-                _fail(name, f"must be an integer from 1 to 8192, got {value!r}")
+                _fail(name, f"must be an integer from 1 to 8192, got {shown(value)}")
         if self.noise not in NOISE_FUNCTIONS:
             _fail("noise", f"must be one of {list(NOISE_FUNCTIONS)}, got {self.noise!r}")
         self.camera.validate()
