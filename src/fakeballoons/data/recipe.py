@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._version import __version__
-from ..codec import difference
+from ..codec import MAX_INT, check_count, check_number, difference, shown
 from ..config import SceneConfig
 from ..errors import ConfigError, UserError
 
@@ -24,6 +24,8 @@ CHUNK_SIZE = 32
 FORMATS = ("png", "voc")
 SPLITS = ("train", "val", "all")
 VOC_SUBDIR = Path("VOCdevkit") / "VOC2012"
+#: The most samples a dataset holds (generate's --num takes up to this).
+MAX_NUM = 10**9
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,16 @@ class Recipe:
     package_version: str = __version__
 
     def __post_init__(self):
-        if isinstance(self.num, bool) or not isinstance(self.num, int) or self.num < 1:
-            raise ConfigError("num", f"must be a positive integer, got {self.num!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
+        # as strict as generate's --num and --seed: a manifest is read from a file and trusted no more
+        check_count("num", self.num, 1, MAX_NUM)
+        check_count("seed", self.seed, 0, MAX_INT)
+        check_number("val_fraction", self.val_fraction, 0.0, 1.0)
+        if self.val_fraction == 1.0:
             raise ConfigError("val_fraction", f"must be in [0, 1), got {self.val_fraction}")
         if self.format not in FORMATS:
-            raise ConfigError("format", f"must be one of {list(FORMATS)}, got {self.format!r}")
+            raise ConfigError("format", f"must be one of {list(FORMATS)}, got {shown(self.format)}")
+        if not isinstance(self.package_version, str):
+            raise ConfigError("package_version", f"must be a string, got {shown(self.package_version)}")
 
     @property
     def num_val(self) -> int:

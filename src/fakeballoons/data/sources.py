@@ -107,9 +107,13 @@ def synthetic_scene(data: DataConfig, size: int) -> SceneConfig:
 
 def _synthetic(req: Request) -> Dataset:
     from .datasets import FakeBalloons
+    from .recipe import MAX_NUM
 
     # training pairs are indices [0, num_train), validation pairs the num_val after them
     num = req.num_train + req.num_val
+    if num > MAX_NUM:
+        raise ConfigError("num_train", f"with num_val, at most {MAX_NUM} synthetic pairs in all; got "
+                                       f"{req.num_train} + {req.num_val}")
     return FakeBalloons(synthetic_scene(req.data, req.size), num=num, seed=req.seed, split=req.split,
                         val_fraction=req.num_val / num)
 

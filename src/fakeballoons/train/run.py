@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._version import __version__
-from ..codec import difference, extension, from_plain, load_preset, to_plain
+from ..codec import check_count, check_number, difference, extension, from_plain, load_preset, to_plain
 from ..data.sources import DataConfig, spelt_like
 from ..data.transforms import RESIZES, Augment
 from ..errors import ConfigError
@@ -30,6 +30,12 @@ from .transfer import TRANSFER_MODES
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("none", "poly")
+
+
+#: The range of each count of a recipe, as the train command's flags take them.
+COUNT_RANGES = {"epochs": (0, 100_000), "batch_size": (1, 100_000), "size": (8, 8192), "workers": (0, 256),
+                "seed": (0, 2**31 - 1), "num_train": (1, 10**9), "num_val": (1, 10**9), "bootstrap": (0, 100_000)}
+LR_RANGE = (1e-12, 1e12)
 
 
 def _check(ok: bool, name: str, problem: str) -> None:
@@ -78,17 +84,12 @@ class TrainConfig:
 
     def __post_init__(self):
         _check(self.model in MODELS, "model", f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
-        for name in ("epochs", "workers", "bootstrap", "seed"):
-            _check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "size", "num_train", "num_val"):
-            _check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "momentum", "weight_decay", "bn_momentum"):
-            _check(math.isfinite(getattr(self, name)), name, f"must be a finite number, got {getattr(self, name)!r}")
-        _check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        _check(0.0 <= self.bn_momentum <= 1.0, "bn_momentum",
-               f"must be in [0, 1] (0 keeps the model's own), got {self.bn_momentum}")
-        _check(self.momentum >= 0, "momentum", f"must be >= 0, got {self.momentum}")
-        _check(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        for name, (lo, hi) in COUNT_RANGES.items():  # as strict as the train command's flags
+            check_count(name, getattr(self, name), lo, hi)
+        check_number("lr", self.lr, *LR_RANGE)
+        check_number("bn_momentum", self.bn_momentum, 0.0, 1.0)
+        check_number("momentum", self.momentum, 0.0, 1.0)
+        check_number("weight_decay", self.weight_decay, 0.0, 1.0)
         _check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
         _check(self.schedule in SCHEDULES, "schedule", f"must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         _check(self.resize in RESIZES, "resize", f"must be one of {list(RESIZES)}, got {self.resize!r}")
@@ -99,9 +100,10 @@ class TrainConfig:
                "a random scale needs resize \"short-side\"")
         for name, top in (("jitter", 1.0), ("hue", 0.5), ("grayscale", 1.0)):
             value = getattr(self, name)
-            _check(math.isfinite(value) and 0 <= value <= top, name, f"must be in [0, {top}], got {value!r}")
-        _check(math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= max(self.epochs, 0), "warmup_epochs",
-               f"must be from 0 to the number of epochs, got {self.warmup_epochs!r}")
+            check_number(name, value, 0.0, top)
+        check_number("warmup_epochs", self.warmup_epochs, 0.0)
+        _check(self.warmup_epochs <= self.epochs, "warmup_epochs",
+               f"must be from 0 to the number of epochs ({self.epochs}), got {self.warmup_epochs}")
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
