@@ -143,8 +143,7 @@ class FakeBalloonsFolder(Dataset):
         if manifest.exists():
             recipe = Recipe.from_manifest(formats.read_json(manifest, "dataset manifest"), str(manifest))
             layout = Layout(self.root, recipe)
-            files = [layout.sample_files(i) for i in recipe.split_range(split)]
-            self.items = [(f["image"], f["label"]) for f in files]
+            self.items = _SampleFiles(layout, recipe.split_range(split))  # computed per index, not listed
             self.original = False
             self.config = recipe.config
             self.layout = layout
@@ -171,12 +170,11 @@ class FakeBalloonsFolder(Dataset):
         """Before training: a generated dataset is complete, and every file's header is readable
         and has the size the dataset says (an image's label map, the configured size)."""
         if not self.original:
-            from .generate import chunk_done
+            from .verify import incomplete_chunks
 
-            recipe = self.layout.recipe
-            missing = [c for c in range(recipe.num_chunks) if not chunk_done(self.layout, c)]
+            missing, _ = incomplete_chunks(self.layout)
             if missing:
-                raise UserError(f"{self.root} is an unfinished dataset ({len(missing)} of {recipe.num_chunks} "
+                raise UserError(f"{self.root} is an unfinished dataset ({missing} of {self.layout.recipe.num_chunks} "
                                 "chunks incomplete); rerun the generate command that made it")
         for image_path, label_path in self.items:
             image = formats.image_size(image_path)
@@ -193,6 +191,23 @@ class FakeBalloonsFolder(Dataset):
         else:
             label = formats.read_label(label_path)
         return apply_transforms(self.transforms, *to_tensors(image, label))
+
+
+class _SampleFiles(Sequence):
+    """The (image, label) paths of a generated dataset's samples ``indices``, made when asked for:
+    a manifest's sample count costs no memory before any file is read."""
+
+    def __init__(self, layout: Layout, indices: range):
+        self.layout, self.indices = layout, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        files = self.layout.sample_files(self.indices[i])
+        return files["image"], files["label"]
 
 
 def decode_colour_label(rgb: np.ndarray, colours: Sequence[tuple[int, int, int]], ignore: int = 255) -> np.ndarray:

@@ -12,6 +12,8 @@ not grow with the number of samples.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import multiprocessing
 import os
 import sys
@@ -23,7 +25,7 @@ from ..errors import UserError
 from ..render import render, set_threads
 from ..scene import sample_scene
 from . import formats
-from .recipe import Layout, Recipe
+from .recipe import CHUNK_SIZE, Layout, Recipe
 
 
 @dataclass(frozen=True)
@@ -206,40 +208,84 @@ def _worker_chunk(chunk: int) -> int:
 
 def generate(out: str | Path, recipe: Recipe, *, workers: int = 1, shard: tuple[int, int] = (0, 1),
              progress: bool = True) -> Summary:
-    """Generate (or complete) this shard of the dataset in ``out``; finalize if all shards are done."""
-    layout = prepare(out, recipe)
+    """Generate (or complete) this shard of the dataset in ``out``; finalize if all shards are done.
+
+    Nothing here is proportional to the number of samples before the first chunk is rendered:
+    chunks are looked at (done or not) as the work reaches them. A complete dataset of the same
+    recipe is left as it is, without a single write (it may be on read-only storage)."""
+    sample_scene(recipe.config, recipe.seed, 0)  # a configuration that cannot draw fails before OUT is claimed
     index, count = shard
-    mine = [c for c in range(recipe.num_chunks) if c % count == index]
-    pending = [c for c in mine if not chunk_done(layout, c)]
-    total = sum(len(recipe.chunk_range(c)) for c in mine)
-    initial = total - sum(len(recipe.chunk_range(c)) for c in pending)
-    written = 0
+    mine = range(index, recipe.num_chunks, count)
+    last = recipe.num_chunks - 1  # the one chunk that may hold fewer than CHUNK_SIZE samples
+    total = len(mine) * CHUNK_SIZE - (CHUNK_SIZE - len(recipe.chunk_range(last)) if last in mine else 0)
+    if _complete_dataset(out, recipe):
+        return Summary(len(mine), len(mine), 0, True)
+    layout = prepare(out, recipe)
+    written = skipped = 0
     from tqdm import tqdm
 
-    with tqdm(total=total, initial=initial, unit="pair", disable=not progress, file=sys.stderr,
+    with tqdm(total=total, unit="pair", disable=not progress, file=sys.stderr,
               desc=f"generate {recipe.config.noise}" + (f" shard {index}/{count}" if count > 1 else ""),
               dynamic_ncols=True) as bar:
-        for n in _run_chunks(layout, pending, workers):
+        def pending():
+            nonlocal skipped
+            for c in mine:
+                if chunk_done(layout, c):
+                    skipped += 1
+                    bar.update(len(recipe.chunk_range(c)))
+                else:
+                    yield c
+
+        for n in _run_chunks(layout, pending(), workers):
             written += n
             bar.update(n)
     finalized = False
     if all(chunk_done(layout, c) for c in range(recipe.num_chunks)):
         finalize(layout)
         finalized = True
-    return Summary(len(mine), len(mine) - len(pending), written, finalized)
+    return Summary(len(mine), skipped, written, finalized)
 
 
-def _run_chunks(layout: Layout, chunks: list[int], workers: int) -> Iterator[int]:
-    if not chunks:
-        return
+def _complete_dataset(out: str | Path, recipe: Recipe) -> bool:
+    """Whether ``out`` already holds the whole dataset of ``recipe`` (every chunk and every file
+    that finishing it writes), found without writing; a different recipe there is a UserError."""
+    layout = Layout(out, recipe)
+    try:
+        if not layout.manifest.is_file():
+            return False
+    except OSError:
+        return False
+    existing = Recipe.from_manifest(formats.read_json(layout.manifest, "dataset manifest"), str(layout.manifest))
+    diff = recipe.difference(existing)
+    if diff:
+        raise UserError(f"{out} holds a dataset made with a different recipe ({diff}); "
+                        "use a new directory, or the same options to resume it")
+    finals = [layout.scenes, *(layout.split_list(s) for s in ("train", "val"))]
+    finals += [layout.split_list("trainval")] if recipe.format == "voc" else [layout.coco(s) for s in ("train", "val")]
+    # stops at the first file or chunk missing
+    return all(p.is_file() for p in finals) and all(chunk_done(layout, c) for c in range(recipe.num_chunks))
+
+
+def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator[int]:
+    """Run ``chunks`` (taken from the iterator only as workers need them), yielding sample counts."""
     if workers == 1:
         for c in chunks:
             yield run_chunk(layout, c)
         return
+    start = list(itertools.islice(chunks, workers))  # no more processes than chunks to run
+    if not start:
+        return
+    chunks = itertools.chain(start, chunks)
     ctx = multiprocessing.get_context("spawn")  # numba's thread pool is not fork-safe
-    with ctx.Pool(min(workers, len(chunks)), initializer=_init_worker,
+    with ctx.Pool(len(start), initializer=_init_worker,
                   initargs=(str(layout.root), layout.recipe.to_manifest())) as pool:
-        yield from pool.imap_unordered(_worker_chunk, chunks)
+        waiting = collections.deque()
+        for c in chunks:  # a few chunks queued per worker, never the whole list
+            waiting.append(pool.apply_async(_worker_chunk, (c,)))
+            if len(waiting) >= 2 * workers:
+                yield waiting.popleft().get()
+        while waiting:
+            yield waiting.popleft().get()
 
 
 # ----------------------------------------------------------------------------- finalize

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,10 +43,10 @@ def verify(root: str | Path, decode: bool = True) -> Report:
     layout = Layout(root, recipe)
     report = Report()
     problem = report.problems.append
-    missing = [c for c in range(recipe.num_chunks) if not chunk_done(layout, c)]
+    missing, first = incomplete_chunks(layout)
     if missing:
-        problem(f"{len(missing)} of {recipe.num_chunks} chunks are incomplete (first: indices "
-                f"{recipe.chunk_range(missing[0]).start}..{recipe.chunk_range(missing[0]).stop - 1}); "
+        problem(f"{missing} of {recipe.num_chunks} chunks are incomplete (first: indices "
+                f"{recipe.chunk_range(first).start}..{recipe.chunk_range(first).stop - 1}); "
                 "rerun the generate command to finish them")
     if not layout.scenes.exists():
         problem("scenes.jsonl is missing; rerun the generate command to finish the dataset")
@@ -57,6 +60,10 @@ def verify(root: str | Path, decode: bool = True) -> Report:
             return report
         if record.get("split") != recipe.split_of(expected):
             problem(f"scenes.jsonl index {expected}: split {record.get('split')!r} does not match the manifest")
+        bad = _non_finite(record)
+        if bad:
+            problem(f"scenes.jsonl index {expected}: {bad} is not a finite number; the scene is not one "
+                    "fakeballoons draws")
         _check_files(layout, expected, record, decode, valid_labels, problem)
         expected += 1
         report.samples += 1
@@ -64,12 +71,7 @@ def verify(root: str | Path, decode: bool = True) -> Report:
         problem(f"scenes.jsonl has {expected} samples, the manifest says {recipe.num}")
     for split in ("train", "val"):
         path = layout.split_list(split)
-        want = [layout.name(i) for i in recipe.split_range(split)]
-        try:
-            listed = path.read_text(encoding="utf-8").split()
-        except (OSError, ValueError):
-            listed = None
-        if listed != want:
+        if not _lists(path, (layout.name(i) for i in recipe.split_range(split))):
             problem(f"{layout.relative(path)} is missing or does not list the {split} split")
     if recipe.format == "png":
         for split in ("train", "val"):
@@ -80,9 +82,55 @@ def verify(root: str | Path, decode: bool = True) -> Report:
             except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
                 problem(f"{layout.relative(path)} is missing or unreadable ({exc})")
                 continue
-            if ids != list(recipe.split_range(split)):
+            want = recipe.split_range(split)
+            if len(ids) != len(want) or any(a != b for a, b in zip(ids, want)):
                 problem(f"{layout.relative(path)} does not list the {split} images")
     return report
+
+
+def incomplete_chunks(layout: Layout) -> tuple[int, int | None]:
+    """(how many chunks are incomplete, the first of them or None), in time proportional to the
+    files there rather than to the number of samples the manifest claims: only chunks whose record
+    file exists are looked at one by one."""
+    recipe = layout.recipe
+    try:
+        names = [e.name for e in os.scandir(layout.part(0).parent)]
+    except OSError:
+        names = []
+    recorded = sorted({int(n[:-6]) for n in names if n.endswith(".jsonl") and n[:-6].isdigit()
+                       and int(n[:-6]) < recipe.num_chunks})
+    broken = [c for c in recorded if not chunk_done(layout, c)]
+    unrecorded = next((c for c, r in enumerate([*recorded, recipe.num_chunks]) if c != r), None)
+    first = min([*broken, *([unrecorded] if unrecorded is not None and unrecorded < recipe.num_chunks else [])],
+                default=None)
+    return recipe.num_chunks - len(recorded) + len(broken), first
+
+
+def _non_finite(value, path: str = "") -> str | None:
+    """The path of the first NaN or infinity in a JSON record, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "the record"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, v in items:
+        found = _non_finite(v, f"{path}{key}" if key.startswith("[") else (f"{path}.{key}" if path else key))
+        if found:
+            return found
+    return None
+
+
+def _lists(path: Path, names) -> bool:
+    """Whether the split list at ``path`` holds exactly ``names``, one a line (read line by line)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            listed = (word for line in fh for word in line.split())
+            return all(a == b for a, b in itertools.zip_longest(listed, names))
+    except (OSError, ValueError):
+        return False
 
 
 def _check_files(layout: Layout, index: int, record: dict, decode: bool, valid_labels: set[int], problem) -> None:
