@@ -125,9 +125,9 @@ class CocoVOC(Dataset):
         return len(self.ids)
 
     def check(self) -> None:
-        """Before training: every sampled image is there with a readable header."""
+        """Before training: every sampled image is there, readable and not too large."""
         for image_id in self.ids:
-            formats.image_size(self._image_path(image_id))
+            formats.check_data_image(self._image_path(image_id))
 
     def __getitem__(self, i: int):
         image_id = self.ids[i]
@@ -157,10 +157,11 @@ class PascalVOC(Dataset):
         return len(self.voc)
 
     def check(self) -> None:
-        """Before training: every listed image and mask is there."""
+        """Before training: every listed image and mask is there, readable and not too large."""
         for path in (*self.voc.images, *self.voc.targets):
             if not Path(path).is_file():
                 raise UserError(f"Pascal VOC file not found: {path}")
+            formats.check_data_image(path)
 
     def __getitem__(self, i: int):
         image, target = self.voc[i]
@@ -248,12 +249,12 @@ class SegmentationFolder(Dataset):
             self._label(mask)
 
     def check(self) -> None:
-        """Before training: every image's header is readable and its size is its mask's; every
-        mask holds only classes and the ignore value."""
+        """Before training: every image and mask is readable (checked whole, cheaply), not too large,
+        and of one size; every mask holds only classes and the ignore value."""
         for image, mask in self.items:
-            if formats.image_size(image) != formats.image_size(mask):
-                raise UserError(f"{mask}: mask size {formats.image_size(mask)} differs from its image's "
-                                f"{formats.image_size(image)}")
+            image_size, mask_size = formats.check_data_image(image), formats.check_data_image(mask)
+            if image_size != mask_size:
+                raise UserError(f"{mask}: mask size {mask_size} differs from its image's {image_size}")
         self.check_labels()
 
     def __len__(self) -> int:

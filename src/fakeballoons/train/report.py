@@ -63,9 +63,13 @@ def table(runs: list[tuple[str, list[dict]]]) -> str:
 
 
 def write_report(run_dirs: list[str], out: str | Path) -> Path:
-    """Write ``report.md`` (table) and ``curves.png`` into ``out``; returns the Markdown path."""
+    """Write ``report.md`` (table) and ``curves.png`` into ``out``; returns the Markdown path. A
+    report already in ``out`` is refused, never replaced (it may be the only copy of an earlier one)."""
     runs = [load_run(r) for r in run_dirs]
     out = Path(out)
+    there = [p.name for p in (out / "report.md", out / "curves.png") if p.exists() or p.is_symlink()]
+    if there:
+        raise UserError(f"{out} already holds {' and '.join(there)}; choose another --out (or move them away)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
