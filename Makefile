@@ -58,7 +58,7 @@ docs: $(DOCS_STAMP)
 	$(BIN)/python -m mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py render
+	$(BIN)/fakeballoons bench render
 
 # Wheels that the lent GPU machines' image lacks (Python 3.12, no network there), for
 # benchmarks/gpu_session.sh: carry .whl/ with the device tool. See the README, "On a GPU".

@@ -262,8 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="an entry's name (show, check)")
     p.set_defaults(func=commands.cmd_weights)
 
-    p = sub.add_parser("bench", help="throughput benchmarks (benchmarks/bench.py of a source checkout)",
-                       description="Run benchmarks/bench.py: render, noise, generate, train or view; "
+    p = sub.add_parser("bench", help="throughput benchmarks: render, noise, generate, train, augment or view",
+                       description="Throughput benchmarks (medians): render, noise, generate, train, augment or view; "
                                    "'fakeballoons bench render --help' lists its options.", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=commands.cmd_bench)

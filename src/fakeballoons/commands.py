@@ -280,18 +280,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    """Hand over to the throughput scripts in ``benchmarks/`` of the source checkout (which parse
-    their own options, ``--help`` included)."""
-    import importlib.util
+    """Hand over to the throughput benchmarks (:mod:`fakeballoons.bench`, which parse their own
+    options, ``--help`` included)."""
+    from .bench import main
 
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench.py"
-    if not script.is_file():
-        raise UserError("fakeballoons bench runs benchmarks/bench.py of a source checkout, which this "
-                        "installation lacks; install from a clone of the repository (pip install -e .)")
-    spec = importlib.util.spec_from_file_location("fakeballoons_benchmarks", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(args.bench_args)
+    return main(args.bench_args)
 
 
 #: Flags of ``train`` that set a TrainConfig field of the same name.
