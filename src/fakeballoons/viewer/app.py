@@ -2,15 +2,15 @@
 
 Views (static/index.html): single object (Task 1), random scene (Task 2), class examples (Task 3)
 and full scene with label map (Task 4). The page asks ``GET /api/frame`` for what it shows: one
-render gives the picture, the label map, the scene's parameters and the legend, at 64-128 pixels
-while a control moves and at full size when it stops. ``GET /api/render.png`` serves the downloads:
-the PNG bytes ``fakeballoons render`` writes for the same settings, from the frame cache when the
-picture is on screen. Parameters are validated (settings.py: 422 or 400 with a message, never a
-500), no file path is ever taken from the client, image size is capped at 512, requests whose
-Host header is not this machine's are refused (DNS rebinding), and so are requests from another
-site's page (an Origin header that is not the viewer's own). Renders wait in a short queue (one at
-a time, at most MAX_WAITING waiting, more refused with 503), and a request whose client has gone
-leaves the queue without being rendered.
+render gives the picture, the label map, the scene's parameters and the legend, at 64-512 pixels
+(sized from measured frame times) while a control moves and at full size when it stops. ``GET
+/api/render.png`` serves the downloads: the PNG bytes ``fakeballoons render`` writes for the same
+settings, from the frame cache when the picture is on screen. Parameters are validated (settings.py:
+422 or 400 with a message, never a 500), no file path is ever taken from the client, image size is
+capped at 512, requests whose Host header is not this machine's are refused (DNS rebinding), and so
+are requests from another site's page (an Origin header that is not the viewer's own). Renders wait
+in a short queue (one at a time, at most MAX_WAITING waiting, more refused with 503), and a request
+whose client has gone leaves the queue without being rendered.
 """
 
 from __future__ import annotations
