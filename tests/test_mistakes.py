@@ -302,6 +302,17 @@ CASES = {
     "export: would overwrite a file": lambda t: ["export", run_dir(t, checkpoint=True), "--out",
                                                  write(t / "b.pt", "x")],
     "export: no --out": lambda t: ["export", t],
+    "export: --out a .json name (the record's)": lambda t: ["export", run_dir(t, checkpoint=True), "--out",
+                                                           t / "b.json"],
+    "train: --bootstrap 0": lambda t: train_argv(t / "run", "--bootstrap", 0),
+    "train: --init pretrained: an unknown name": lambda t: train_argv(t / "run", "--init", "pretrained:nothing"),
+    "train: WORLD_SIZE not a number": lambda t: ("env", {"WORLD_SIZE": "x"}, train_argv(t / "run")),
+    "train: WORLD_SIZE=2 without torchrun": lambda t: ("env", {"WORLD_SIZE": "2"}, train_argv(t / "run")),
+    "weights: show an unknown name": lambda t: ["weights", "show", "nothing"],
+    "weights: show without a name": lambda t: ["weights", "show"],
+    "experiment: --shipped-weights for a sweep": lambda t: ["experiment", "--out", t / "e", "--preset",
+                                                            "report-ablations", "--shipped-weights"],
+    "warmup: an argument": lambda t: ["warmup", "now"],
     # view (the server itself is another module's; these are the command's own options)
     "view: port 0": lambda t: ["view", "--port", 0],
     "view: port not a number": lambda t: ["view", "--port", "http"],
@@ -348,8 +359,12 @@ def test_the_table_covers_every_subcommand():
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_a_mistake_is_one_line_and_exit_2(name, tmp_path, cli):
+def test_a_mistake_is_one_line_and_exit_2(name, tmp_path, cli, monkeypatch):
     argv = CASES[name](tmp_path)
+    if isinstance(argv, tuple):  # ("env", variables, argv): a mistake in the environment
+        for key, value in argv[1].items():
+            monkeypatch.setenv(key, value)
+        argv = argv[2]
     before = tree(tmp_path)
     code, out, err = cli(argv)
     assert code == 2, (code, err)

@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_in(0, 2**31 - 1))
     p.add_argument("--num-train", type=_int_in(1, 10**9), help="synthetic data: training pairs")
     p.add_argument("--num-val", type=_int_in(1, 10**9), help="synthetic data: validation pairs")
-    p.add_argument("--bootstrap", type=_int_in(0, 100_000), help="bootstrap resamples for intervals")
+    p.add_argument("--bootstrap", type=_int_in(10, 100_000),
+                   help="bootstrap resamples for the 95%% intervals (at least 10; default 1000)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--init", metavar="CHECKPOINT",
                    help="initialise from a checkpoint, a backbone written by export, or pretrained:NAME (weights "

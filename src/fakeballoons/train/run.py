@@ -34,7 +34,7 @@ SCHEDULES = ("none", "poly")
 
 #: The range of each count of a recipe, as the train command's flags take them.
 COUNT_RANGES = {"epochs": (0, 100_000), "batch_size": (1, 100_000), "size": (8, 8192), "workers": (0, 256),
-                "seed": (0, 2**31 - 1), "num_train": (1, 10**9), "num_val": (1, 10**9), "bootstrap": (0, 100_000)}
+                "seed": (0, 2**31 - 1), "num_train": (1, 10**9), "num_val": (1, 10**9), "bootstrap": (10, 100_000)}
 LR_RANGE = (1e-12, 1e12)
 
 
