@@ -27,6 +27,7 @@ from .classes import (
 )
 from .codec import check_number, check_range, extension, from_plain, parse_json, shown, to_plain
 from .errors import ConfigError
+from .names import NOISE_FUNCTIONS
 
 __all__ = [
     "ROTATIONS",
@@ -49,8 +50,7 @@ __all__ = [
 #: or about the vertical (world y).
 ROTATIONS = ("none", "uniform", "view", "vertical")
 
-#: Canonical noise names, in the kernels' numbering; "sc" is sparse convolution noise.
-NOISE_FUNCTIONS = ("perlin", "sc")
+#: Spellings of the noise names (NOISE_FUNCTIONS, in the kernels' numbering; "sc" is sparse convolution).
 _NOISE_ALIASES = {"perlin": "perlin", "pn": "perlin", "sc": "sc", "sparse_convolution": "sc"}
 
 

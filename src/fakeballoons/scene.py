@@ -20,15 +20,15 @@ from .classes import SHAPES, TEXTURES, ClassPrior, Dist
 from .codec import extension, to_plain
 from .config import NOISE_FUNCTIONS, SceneConfig, hsl_colour
 from .errors import UserError
+from .names import SCENE_KINDS
 
 __all__ = ["OBJECT_FIELDS", "SCENE_KINDS", "Scene", "SceneObject", "prototype_scene", "sample_scene",
            "sample_scene_table",
            "single_object_scene"]
 
 
-#: The kinds of scene: a random scene of a dataset (Task 2/4), the class prototypes side by side
-#: (Task 3, Figure 2), and one object at the origin (Task 1).
-SCENE_KINDS = ("random", "prototypes", "single")
+# SCENE_KINDS: a random scene of a dataset (Task 2/4), the class prototypes side by side (Task 3,
+# Figure 2), and one object at the origin (Task 1).
 
 
 @dataclass(frozen=True)

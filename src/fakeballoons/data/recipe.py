@@ -18,11 +18,10 @@ from .._version import __version__
 from ..codec import MAX_INT, check_count, check_number, difference, shown
 from ..config import SceneConfig
 from ..errors import ConfigError, UserError
+from ..names import FORMATS, SPLITS
 
 FORMAT_VERSION = 1
 CHUNK_SIZE = 32
-FORMATS = ("png", "voc")
-SPLITS = ("train", "val", "all")
 VOC_SUBDIR = Path("VOCdevkit") / "VOC2012"
 #: The most samples a dataset holds (generate's --num takes up to this).
 MAX_NUM = 10**9

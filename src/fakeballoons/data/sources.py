@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from ..config import NOISE_FUNCTIONS, SceneConfig, canonical_noise
 from ..errors import ConfigError, UserError
+from ..names import DATA_KINDS
 from .transforms import Augment, pair_transforms
 
 
@@ -180,11 +181,11 @@ def _check_path(arg: str) -> None:
 
 #: Every kind of data, by DATA prefix ("directory" is DATA without a known prefix).
 SOURCES: dict[str, Source] = {
-    "synthetic": Source(_synthetic, "scenes rendered on the fly (synthetic or synthetic:NOISE)", _check_noise),
-    "coco": Source(_coco, "COCO 2017 reduced to the 20 Pascal VOC classes (coco:ROOT)", _check_path),
-    "voc": Source(_voc, "Pascal VOC 2012 segmentation (voc:ROOT, the directory holding VOCdevkit)", _check_path),
-    "folder": Source(_folder, "image/mask folders ROOT/{train,trainannot,val,valannot} (folder:ROOT)", _check_path),
-    "directory": Source(_directory, "a generated dataset or a folder in the report's format (a path)", _check_path),
+    "synthetic": Source(_synthetic, DATA_KINDS["synthetic"], _check_noise),
+    "coco": Source(_coco, DATA_KINDS["coco"], _check_path),
+    "voc": Source(_voc, DATA_KINDS["voc"], _check_path),
+    "folder": Source(_folder, DATA_KINDS["folder"], _check_path),
+    "directory": Source(_directory, DATA_KINDS["directory"], _check_path),
 }
 
 

@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import torch
 
+from ..names import RESIZES
+
 
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A host tensor on ``device`` without the host waiting for the GPU: on CUDA it goes through
@@ -33,9 +35,6 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type != "cuda":
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
-
-
-RESIZES = ("square", "short-side")
 
 
 @dataclass(frozen=True)

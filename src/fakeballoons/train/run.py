@@ -24,13 +24,10 @@ from ..codec import check_count, check_number, difference, extension, from_plain
 from ..data.sources import DataConfig, spelt_like
 from ..data.transforms import RESIZES, Augment
 from ..errors import ConfigError
+from ..names import OPTIMIZERS, SCHEDULES
 from ..render import DEVICES
 from .models import MODELS
 from .transfer import TRANSFER_MODES
-
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("none", "poly")
-
 
 #: The range of each count of a recipe, as the train command's flags take them.
 COUNT_RANGES = {"epochs": (0, 100_000), "batch_size": (1, 100_000), "size": (8, 8192), "workers": (0, 256),
