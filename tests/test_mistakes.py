@@ -225,7 +225,6 @@ CASES = {
                                                                    b"\xff\n").parent), "--resume"],
     "train: resume with fewer epochs": lambda t: [*train_argv(run_dir(t, checkpoint=True)), "--resume",
                                                   "--epochs", "0"],
-    "train: existing run without --resume": lambda t: train_argv(run_dir(t, checkpoint=True)),
     "train: resume of nothing": lambda t: [*train_argv(t / "run"), "--resume"],
     "train: init an empty path": lambda t: train_argv(t / "run", "--init", ""),
     "train: init a directory": lambda t: train_argv(t / "run", "--init", (t / "d").mkdir() or t / "d"),

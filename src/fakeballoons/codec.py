@@ -36,18 +36,13 @@ __all__ = ["MAX_INT", "MAX_JSON_BYTES", "check_count", "check_number", "check_ra
            "from_plain", "load_preset", "parse_json", "preset_names", "read_json_bytes", "resolve_base", "shown",
            "to_plain"]
 
+
 #: Keys a configuration object in JSON may carry besides its fields: free text, and the preset it extends.
 DESCRIPTION, BASE = "description", "base"
 #: The largest integer a configuration holds (a 64-bit integer: every count, seed and index).
 MAX_INT = 2**63 - 1
 #: The largest JSON file read as a configuration or a manifest: these are a few kilobytes.
 MAX_JSON_BYTES = 16 * 2**20
-#: Ranges of integer fields that a command's flag bounds but the field's class does not, by class
-#: (module and name) and field: a value read from a file is held to the flag's range. The experiment's
-#: number of seeds is --seeds (1 to 1000); each seed is a run of every arm.
-FIELD_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
-    "fakeballoons.train.experiment.ExperimentConfig": {"seeds": (1, 1000)},
-}
 
 
 def extension(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING):
@@ -150,9 +145,6 @@ def from_plain(tp: Any, value: Any, path: str = "") -> Any:
         if unknown:
             raise ConfigError(_join(path, unknown[0]), f"known keys here: {', '.join(sorted(names))}", unknown=True)
         kwargs = {k: from_plain(hints[k], v, _join(path, k)) for k, v in value.items() if k != DESCRIPTION}
-        for name, (lo, hi) in FIELD_LIMITS.get(f"{tp.__module__}.{tp.__qualname__}", {}).items():
-            if name in kwargs:
-                check_count(_join(path, name), kwargs[name], lo, hi)
         try:
             return tp(**kwargs)
         except ConfigError as exc:

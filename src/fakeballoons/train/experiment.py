@@ -40,6 +40,7 @@ from .transfer import TRANSFER_MODES
 
 EXPERIMENT_KINDS = ("transfer", "sweep")
 BASELINE = "baseline"
+MAX_SEEDS, MAX_ARMS = 1000, 1000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -110,8 +111,10 @@ class ExperimentConfig:
                 raise ConfigError(f"arms[{i}].continues", f"must name an arm listed before it, one of "
                                                           f"{sorted(seen)}; got {arm.continues!r}")
             seen.add(arm.name)
-        if self.seeds < 1:
-            raise ConfigError("seeds", f"must be >= 1, got {self.seeds}")
+        if not 1 <= self.seeds <= MAX_SEEDS:  # as --seeds: a count from a file is bounded like the flag
+            raise ConfigError("seeds", f"must be from 1 to {MAX_SEEDS}, got {self.seeds}")
+        if len(self.arms) > MAX_ARMS:
+            raise ConfigError("arms", f"at most {MAX_ARMS} arms, got {len(self.arms)}")
         if self.transfer not in TRANSFER_MODES:
             raise ConfigError("transfer", f"must be one of {list(TRANSFER_MODES)}, got {self.transfer!r}")
         if self.reference and self.reference not in seen:
