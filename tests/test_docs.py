@@ -89,3 +89,17 @@ def test_guides_hold_no_dated_words(page):
     text = (ROOT / "docs" / page).read_text()
     match = DATED.search(text)
     assert not match, f"docs/{page}: {match.group(0)!r} belongs on a dated notebook page"
+
+
+def test_the_promises_page_names_tests_that_exist():
+    text = (ROOT / "docs" / "reference" / "promises.md").read_text()
+    named, current = [], None
+    for cell in re.findall(r"`([^`]+)`", text):
+        if "::" not in cell:
+            continue
+        file, name = cell.split("::", 1)
+        current = file or current
+        named.append((current, name.split("[")[0]))
+    assert len(named) >= 30
+    for file, name in named:
+        assert f"def {name}(" in (ROOT / "tests" / file).read_text(), (file, name)
