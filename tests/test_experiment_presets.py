@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fakeballoons.codec import preset_names
 from fakeballoons.train import experiment
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "transfer"  # the experiment files docs/transfer.md runs
@@ -88,3 +89,28 @@ def test_the_240k_preset_is_the_160k_pretraining_continued_and_nothing_else():
         assert t240.downstream_recipe(arm.name) == dataclasses.replace(t160.downstream, lr=0.004)
     jobs = {j.name: j.run for j in experiment.plan(experiment.ExperimentRun(t240, DataConfig("synthetic")))}
     assert jobs["pretrain-perlin-nuisance-240k"].train.seed == jobs["pretrain-perlin-nuisance"].train.seed + 1
+
+
+def _study_designs():
+    return sorted(p for p in DOCS.glob("*.json") if "kind" in json.loads(p.read_text()) or
+                  json.loads(p.read_text()).get("base", "").startswith(("transfer", "quick", "paper", "report-")))
+
+
+@pytest.mark.parametrize("name", [*preset_names(experiment.ExperimentConfig),
+                                  *(str(p) for p in _study_designs())])
+def test_every_preset_and_study_design_loads_and_plans(name, tmp_path):
+    from fakeballoons.data.sources import DataConfig
+
+    exp = experiment.load_experiment_preset(name)
+    data = DataConfig(f"folder:{tmp_path}", classes=3) if exp.kind == "transfer" else None
+    jobs = experiment.plan(experiment.ExperimentRun(exp, data))
+    assert jobs and len({j.name for j in jobs}) == len(jobs)
+
+
+def test_no_preset_spells_the_pretraining_recipe_out():
+    """The transfer presets and designs take their pretraining from the one shared recipe
+    (configs/train/pretrain.json) and say only what differs."""
+    presets = Path(experiment.__file__).resolve().parents[1] / "configs" / "experiments"
+    for path in [*presets.glob("*.json"), *DOCS.glob("*.json")]:
+        text = path.read_text()
+        assert '"grayscale"' not in text and '"warmup_epochs"' not in text, path.name
