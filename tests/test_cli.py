@@ -1,4 +1,4 @@
-"""The render and bench commands, and the one-line exit-2 errors of SPEC section 4."""
+"""The render and bench commands, and their one-line exit-2 errors."""
 
 import json
 import os

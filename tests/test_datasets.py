@@ -141,7 +141,7 @@ def test_errors(tmp_path, png_dir):
         FakeBalloonsFolder(tmp_path, "all")[0]
 
 
-# --- bad training data is one line before the first step (issue 11) -------------------------------
+# --- bad training data is one line before the first step -------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -226,7 +226,7 @@ def test_chunk_size_is_what_the_tests_assume():
     assert CHUNK_SIZE == 32
 
 
-# --- concurrent runs and power loss (issue 11) ----------------------------------------------------
+# --- concurrent runs and power loss ----------------------------------------------------
 
 # A process that runs the fakeballoons command once per line of argv (JSON) on its stdin and answers
 # each with a line {"code", "err"}: two of them, fed at once, start two runs within microseconds.

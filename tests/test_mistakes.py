@@ -1,5 +1,5 @@
 """A table of user mistakes, for every subcommand: each ends with exit status 2 and one line on
-stderr (no traceback), and writes nothing (issue 11, defect 8)."""
+stderr (no traceback), and writes nothing."""
 
 import hashlib
 import json

@@ -19,7 +19,7 @@ WEIGHTED = SceneConfig(classes=(ClassPrior("a", 10, 0.3, 20, weight=0.2), ClassP
 
 
 def _reference_scene(config, seed, index):
-    """SPEC section 1's draws written out with Generator.choice, independently of the library."""
+    """The scene model's draws written out with Generator.choice, independently of the library."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
     s = config.sampling
     n = int(rng.integers(s.num_objects[0], s.num_objects[1] + 1))

@@ -15,7 +15,7 @@ CONFIG = SceneConfig(height=32, width=32)
 
 def test_pairs_are_drawn_as_they_come(tmp_path):
     """A generator of pairs is consumed one at a time: no earlier full-size pair is still held
-    when the next is made (issue 11: --count 900 at 512x512 once peaked at 4.4 GB)."""
+    when the next is made (--count 900 at 512x512 once peaked at 4.4 GB)."""
     alive = []
 
     def pairs():

@@ -1,4 +1,4 @@
-"""sample_scene draws SPEC section 1's distributions from a generator of (seed, index)."""
+"""sample_scene draws the scene model's distributions from a generator of (seed, index)."""
 
 import json
 

@@ -339,7 +339,7 @@ def test_export_records_the_runs_a_model_was_trained_on_from(trained, tmp_path):
     assert export_backbone(trained, tmp_path / "b6.pt")["made_from"] == []
 
 
-# --- faults and hostile input (issue 11) ----------------------------------------------------------
+# --- faults and hostile input ----------------------------------------------------------
 
 
 class _RunsCode:
