@@ -138,3 +138,26 @@ def test_export_refuses_a_json_name_nan_weights_and_wrong_shapes(run, tmp_path, 
 def test_a_stray_torchrun_environment_is_one_line(environ, words):
     with pytest.raises(UserError, match=words.replace("(", r"\(").replace("'", "'")):
         loop.setup_distributed("cpu", environ)
+
+
+@pytest.mark.slow
+def test_report_csv_and_compare_are_generated_from_run_directories(run, tmp_path, cli):
+    import csv
+    import io
+    import shutil
+
+    code, out, _ = cli(["report", run, "--csv"])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert code == 0 and len(rows) == 1 and rows[0]["run"] == str(run) and rows[0]["epoch"] == str(last["epoch"])
+    assert float(rows[0]["macro_iou"]) == pytest.approx(100 * last["metrics"]["macro_iou"]["value"], abs=0.005)
+    twin = tmp_path / "twin"
+    shutil.copytree(run, twin)
+    code, out, _ = cli(["report", "--compare", run, "--base", twin, "--csv"])
+    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert code == 0 and float(rows["macro_iou"]["difference"]) == 0.0  # a run against itself
+    assert float(rows["macro_iou"]["images_low"]) == 0.0 == float(rows["macro_iou"]["images_high"])
+    code, out, _ = cli(["report", "--compare", run, "--base", twin])
+    assert code == 0 and out.startswith("| arm |") and "+0.0" in out
+    code, _, err = cli(["report", "--compare", run, twin, "--base", twin])
+    assert code == 2 and "as many runs" in err

@@ -240,9 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="tables and curves from run directories, or an experiment's report",
                        description="report RUN [RUN ...] --out DIR: a table of final metrics and curves; "
-                                   "report EXPERIMENT_DIR: the experiment's report.md from its finished runs.")
-    p.add_argument("runs", nargs="+", help="run directories, or one experiment directory")
+                                   "report RUN [RUN ...] --csv: the same rows as CSV; report --compare A... --base "
+                                   "B...: the difference of two arms' runs; report EXPERIMENT_DIR: the "
+                                   "experiment's report.md from its finished runs.")
+    p.add_argument("runs", nargs="*", help="run directories, or one experiment directory")
     p.add_argument("--out", help="output directory for report.md and curves.png (run directories)")
+    p.add_argument("--csv", action="store_true",
+                   help="print CSV to standard output instead: each run's last epoch (the rows of a results "
+                        "table), or with --compare the differences")
+    p.add_argument("--compare", nargs="+", metavar="RUN", help="runs of one arm, compared with --base's")
+    p.add_argument("--base", nargs="+", metavar="RUN",
+                   help="with --compare: the runs compared against, paired by position (same seeds, same order): "
+                        "mean difference, paired bootstrap over images, t-interval over seeds")
     p.set_defaults(func=commands.cmd_report)
 
     p = sub.add_parser("export", help="a run's backbone as torchvision's classification model (take-away weights)",

@@ -226,6 +226,23 @@ def cmd_view(args) -> int:
 
 
 def cmd_report(args) -> int:
+    if args.compare or args.base:
+        from .train.report import compare
+
+        if not (args.compare and args.base) or args.runs or args.out:
+            raise UserError("--compare A... --base B... compares two arms' runs; give both, and no other runs "
+                            "or --out")
+        print(compare(args.compare, args.base, as_csv=args.csv), end="")
+        return 0
+    if not args.runs:
+        raise UserError("give run directories (or one experiment directory), or --compare A... --base B...")
+    if args.csv:
+        from .train.report import csv_rows
+
+        if args.out:
+            raise UserError("--csv prints to standard output; leave out --out (or redirect: > table.csv)")
+        print(csv_rows(args.runs), end="")
+        return 0
     if len(args.runs) == 1 and (Path(args.runs[0]) / "experiment.json").exists():
         from .train.experiment import read_experiment
         from .train.experiment_report import write_experiment_report

@@ -62,6 +62,50 @@ def table(runs: list[tuple[str, list[dict]]]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def csv_rows(run_dirs: list[str | Path]) -> str:
+    """CSV of each run's last epoch (``run,epoch`` then each metric's value, low and high, percent):
+    the rows a results table is made from, generated from the run directories themselves."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["run", "epoch", *(f"{m}{part}" for m in COLUMNS for part in ("", "_low", "_high"))])
+    for run in run_dirs:
+        name, lines = load_run(run)
+        last = lines[-1]
+        writer.writerow([str(run), last["epoch"], *(f"{100 * last['metrics'][m][k]:.2f}" for m in COLUMNS
+                                                    for k in ("value", "low", "high"))])
+    return buf.getvalue()
+
+
+def compare(arm: list[str | Path], base: list[str | Path], as_csv: bool = False) -> str:
+    """Runs ``arm`` minus runs ``base``, paired by position (the same seeds in the same order, all
+    evaluated on the same validation images): each metric's mean difference over seeds with a paired
+    bootstrap interval over images and, with two or more seeds, a t-interval over seeds; the row an
+    experiment's report gives an arm, for runs that no one experiment holds. Markdown, or CSV."""
+    if len(arm) != len(base):
+        raise UserError(f"--compare and --base need as many runs each, paired by seed (got {len(arm)} and "
+                        f"{len(base)})")
+    runs = {"arm": arm, "base": base}
+    finals = {name: [load_run(p)[1][-1]["metrics"] for p in paths] for name, paths in runs.items()}
+    confusions = {name: [load_confusion(p) for p in paths] for name, paths in runs.items()}
+    if not as_csv:
+        return "\n".join(difference_table(finals, confusions, "base")) + "\n"
+    import csv
+    import io
+
+    boot = bootstrap_difference(confusions["arm"], confusions["base"])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["metric", "difference", "images_low", "images_high", "seeds_low", "seeds_high", "seeds"])
+    for m in COLUMNS:
+        d = [a[m]["value"] - b[m]["value"] for a, b in zip(finals["arm"], finals["base"])]
+        ci = t_interval(d) or (float("nan"), float("nan"))
+        writer.writerow([m, *(f"{100 * v:.2f}" for v in (statistics.fmean(d), *boot[m], *ci)), len(d)])
+    return buf.getvalue()
+
+
 def write_report(run_dirs: list[str], out: str | Path) -> Path:
     """Write ``report.md`` (table) and ``curves.png`` into ``out``; returns the Markdown path. A
     report already in ``out`` is refused, never replaced (it may be the only copy of an earlier one)."""
