@@ -564,3 +564,4 @@ def test_bench_view_measures_a_drag():
     [row] = json.loads(proc.stdout)["results"]
     assert (row["view"], row["noise"], row["size"], row["drags"]) == ("single", "perlin", 256, 1)
     assert row["drag_to_first_frame_ms"] > 0 and row["release_to_full_frame_ms"] > 0
+    assert row["preview_px_median"] in (64, 128, 256, 512) and row["preview_px_last"] in (64, 128, 256, 512)

@@ -348,7 +348,8 @@ _VIEW_CLOCK = """(id) => {
 
 
 def bench_view(drags: int = 10, size: int = 512, noise: str = "perlin", view: str = "full") -> list[dict]:
-    """Drag-to-first-frame and release-to-full-frame latency of the viewer in headless Chromium.
+    """Drag-to-first-frame and release-to-full-frame latency of the viewer in headless Chromium, and
+    the preview size the page chose from its measured frame times (median over the drags, and last).
 
     A real mouse drags one slider (single: elongation; full: the background noise scale, with its
     override ticked): press on the track (the first input event), move, wait for the first preview
@@ -383,7 +384,7 @@ def _drag_latencies(chromium: str, drags: int, size: int, noise: str, view: str)
     from fakeballoons.viewer.app import HEADLESS_CHROMIUM_FLAGS, running_server
 
     slider, tick = VIEW_SLIDERS[view]
-    firsts, fulls = [], []
+    firsts, fulls, previews = [], [], []
     with running_server() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=list(HEADLESS_CHROMIUM_FLAGS))
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -410,13 +411,16 @@ def _drag_latencies(chromium: str, drags: int, size: int, noise: str, view: str)
             page.mouse.up()
             page.wait_for_function("window.__t.full !== undefined", timeout=120_000)
             t = page.evaluate("window.__t")
+            preview = page.evaluate("Number(document.body.dataset.previewSize || 0)")
             if i > 0:
                 firsts.append(t["first"] - t["input"])
                 fulls.append(t["full"] - t["change"])
+                previews.append(preview)
         browser.close()
     return [{"what": "view", "view": view, "noise": noise, "size": size, "drags": drags,
              "drag_to_first_frame_ms": round(statistics.median(firsts), 1), "first_max_ms": round(max(firsts), 1),
-             "release_to_full_frame_ms": round(statistics.median(fulls), 1), "full_max_ms": round(max(fulls), 1)}]
+             "release_to_full_frame_ms": round(statistics.median(fulls), 1), "full_max_ms": round(max(fulls), 1),
+             "preview_px_median": statistics.median(previews), "preview_px_last": previews[-1]}]
 
 
 def _parser():
