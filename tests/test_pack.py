@@ -160,7 +160,10 @@ def test_general_tiles_list_objects_by_depth_and_the_early_exit_changes_no_pixel
 def test_clamped_elongation_discs_pack_without_warnings_and_render_invisible():
     import warnings
 
-    config = SceneConfig(height=32, width=32, classes=(ClassPrior("a", 10, 0.5, 5, elongation_std=1e6),))
+    # elongations at the ends of their range: every object a flat disc (a spread beyond the range
+    # is refused now; the draws the clamp used to make are these)
+    config = SceneConfig(height=32, width=32, classes=(ClassPrior("a", 10, 0.0, 5, elongation_std=0.0),
+                                                       ClassPrior("b", 200, 1.0, 5, elongation_std=0.0)))
     scenes = [sample_scene(config, 0, i) for i in range(6)]
     assert {o.elongation for s in scenes for o in s.objects} <= {0.0, 1.0}  # every object a disc
     with warnings.catch_warnings():

@@ -391,7 +391,8 @@ def test_an_infinite_learning_rate_in_a_preset_is_refused(tmp_path, cli):
 @pytest.mark.slow
 def test_a_full_disk_is_one_line_leaves_no_temporary_and_the_run_restarts(tmp_path, monkeypatch, cli):
     """The disk fills while the first checkpoint is written: one line, exit 2, no temporary file
-    left; with space again, the same command starts the run afresh."""
+    left; with space again, the same command says the epoch's results have no checkpoint (nothing
+    of a run with results is deleted) and, once they are moved away, starts the run afresh."""
     import builtins
     import errno
 
@@ -423,6 +424,10 @@ def test_a_full_disk_is_one_line_leaves_no_temporary_and_the_run_restarts(tmp_pa
     assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
     assert not [p.name for p in run.iterdir() if p.name.startswith(".") or p.name in ("last.pt", "best.pt")]
     monkeypatch.undo()
+    code, _, err = cli(argv)
+    assert code == 2 and err.count("\n") == 1 and "no last.pt" in err
+    for name in ("metrics.jsonl", "val_confusion.pt"):
+        (run / name).unlink(missing_ok=True)
     code, _, err = cli(argv)
     assert code == 0, err
     assert [x["epoch"] for x in lines(run)] == [1]
