@@ -108,6 +108,15 @@ def folder(t: Path) -> Path:
     return t / "f"
 
 
+def _reshaped(t: Path) -> Path:
+    """A run's checkpoint with one backbone tensor of the wrong shape."""
+    import torch
+
+    ckpt = torch.load(run_dir(t, checkpoint=True) / "last.pt", weights_only=True)
+    name = next(k for k in ckpt["model"] if k.startswith("backbone.") and k.endswith("weight"))
+    return _saved(t / "x.pt", {**ckpt, "model": {**ckpt["model"], name: torch.zeros(3, 1)}})
+
+
 def preset(t: Path, data: bytes | str, name="p.json") -> Path:
     return write(t / name, data)
 
@@ -312,6 +321,28 @@ CASES = {
     "experiment: --shipped-weights for a sweep": lambda t: ["experiment", "--out", t / "e", "--preset",
                                                             "report-ablations", "--shipped-weights"],
     "warmup: an argument": lambda t: ["warmup", "now"],
+    # what is read from files: counts, huge integers, absurd values, endless files
+    "generate: a scene file with a 400-digit integer": lambda t: [
+        "generate", t / "ds", "--scene", preset(t, '{"height": 1' + "0" * 400 + "}"), "--num", 1, *SMALL],
+    "train: a preset with a 400-digit integer": lambda t: train_argv(
+        t / "run", "--preset", preset(t, '{"base": "quick", "seed": 1' + "0" * 400 + "}")),
+    "experiment: a preset with a 400-digit integer": lambda t: [
+        "experiment", "--out", t / "e", "--data", "synthetic", "--preset",
+        preset(t, '{"base": "quick-folder", "seeds": 1' + "0" * 400 + "}")],
+    "experiment: a preset with a billion seeds": lambda t: [
+        "experiment", "--out", t / "e", "--data", "synthetic", "--preset",
+        preset(t, '{"base": "quick-folder", "seeds": 1000000000}')],
+    "generate: position_x of +-1e308": lambda t: [
+        "generate", t / "ds", "--scene", preset(t, '{"sampling": {"position_x": [-1e308, 1e308]}}'), "--num", 1,
+        *SMALL],
+    "generate: hue_std of 1e308": lambda t: [
+        "generate", t / "ds", "--scene", preset(t, '{"classes": [{"name": "a", "hue": 0, "elongation": 0.5, '
+                                                   '"noise_scale": 3, "hue_std": 1e308}]}'), "--num", 1, *SMALL],
+    "generate: a scene file that is /dev/zero": lambda t: ["generate", t / "ds", "--scene", "/dev/zero", "--num", 1,
+                                                          *SMALL],
+    "render: a scene file that is /dev/zero": lambda t: ["render", t / "x.png", "--scene", "/dev/zero"],
+    "train: a preset file that is /dev/zero": lambda t: train_argv(t / "run", "--preset", "/dev/zero"),
+    "export: a checkpoint with a wrongly shaped tensor": lambda t: ["export", _reshaped(t), "--out", t / "b.pt"],
     # view (the server itself is another module's; these are the command's own options)
     "view: port 0": lambda t: ["view", "--port", 0],
     "view: port not a number": lambda t: ["view", "--port", "http"],
