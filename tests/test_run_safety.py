@@ -161,3 +161,31 @@ def test_report_csv_and_compare_are_generated_from_run_directories(run, tmp_path
     assert code == 0 and out.startswith("| arm |") and "+0.0" in out
     code, _, err = cli(["report", "--compare", run, twin, "--base", twin])
     assert code == 2 and "as many runs" in err
+
+
+def test_a_second_experiment_writing_the_same_run_is_refused_in_one_line(tmp_path, cli, monkeypatch):
+    from experiment_toys import TOY
+
+    from fakeballoons.train import experiment
+
+    folder_dataset(tmp_path / "down")
+    design = tmp_path / "toy.json"
+    design.write_text(json.dumps({"pretrain": TOY, "downstream": TOY, "seeds": 1}))
+    out = tmp_path / "exp"
+    args = ["experiment", "--preset", design, "--data", f"folder:{tmp_path / 'down'}", "--classes", 3, "--out", out,
+            "--quiet"]
+
+    def stop(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "train", stop)  # the experiment directory made, no run started
+    assert cli(args)[0] == 130
+    monkeypatch.undo()
+    holder = _hold_lock(out / "pretrain-perlin")  # as another experiment training that run would
+    try:
+        code, _, err = cli(args)
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert code == 2 and err.count("\n") == 1 and "in use by another process" in err
+    assert list((out / "pretrain-perlin").iterdir()) == []
