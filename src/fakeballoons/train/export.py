@@ -49,6 +49,13 @@ def _checkpoint_path(source: Path) -> Path:
     return source
 
 
+def state_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    """A state dict's file bytes, each tensor contiguous on the CPU, as ``torch.save`` writes them."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, buf)
+    return buf.getvalue()
+
+
 def backbone_state(state: dict[str, torch.Tensor], model: str) -> dict[str, torch.Tensor]:
     """The backbone tensors of a segmentation model's state dict, named as in the classification model."""
     _, prefix = BACKBONES[model]
@@ -125,9 +132,7 @@ def export_backbone(source: str | Path, out: str | Path) -> dict:
     if result.unexpected_keys or any(not k.startswith(head) for k in result.missing_keys):
         raise UserError(f"{path}: the backbone does not match torchvision's {tv_name} "
                         f"({len(result.unexpected_keys)} unexpected, {len(result.missing_keys)} missing tensors)")
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, buf)
-    weights = buf.getvalue()
+    weights = state_bytes(state)
     record = {
         "torchvision_model": tv_name,
         "load": load_line(out.name, tv_name),

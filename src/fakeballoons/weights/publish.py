@@ -17,32 +17,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import statistics
 import sys
 from pathlib import Path
 
-import torch
-
 from ..data import formats
 from ..data.sources import synthetic_scene
 from ..errors import UserError
 from ..train.experiment import BASELINE, read_experiment
-from ..train.export import BACKBONES
+from ..train.export import BACKBONES, state_bytes
 from ..train.loop import MEAN, STD
 from ..train.report import bootstrap_difference, load_confusion, load_run, t_interval
 from ..train.run import RunConfig
 from . import CARD_FIELDS, _folder, registry
 
 _METRIC = "macro_iou"
-
-
-def weights_bytes(state: dict[str, torch.Tensor]) -> bytes:
-    """The file's bytes: the state dict, each tensor contiguous on the CPU, as ``torch.save`` writes it."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, buf)
-    return buf.getvalue()
 
 
 def transfer_result(label: str, exp_dir: Path, command: str) -> dict:
@@ -78,7 +68,7 @@ def publish(name: str, run_dir: Path, *, command: str, commit: str, summary: str
         raise UserError(f"{run_dir} did not train on synthetic scenes")
     if run.train.epochs != ckpt["epoch"]:
         raise UserError(f"{run_dir} is not finished ({ckpt['epoch']} of {run.train.epochs} epochs)")
-    data = weights_bytes(ckpt["model"])
+    data = state_bytes(ckpt["model"])
     file = f"{name}.pt"
     card = {
         "name": name, "summary": summary, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
