@@ -165,7 +165,6 @@ def test_report_csv_and_compare_are_generated_from_run_directories(run, tmp_path
 
 def test_a_second_experiment_writing_the_same_run_is_refused_in_one_line(tmp_path, cli, monkeypatch):
     from experiment_toys import TOY
-
     from fakeballoons.train import experiment
 
     folder_dataset(tmp_path / "down")
