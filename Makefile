@@ -50,7 +50,7 @@ browser:
 # The whole suite, slow tests included (CI runs everything); `pytest -m "not slow"` is the quick loop.
 test: $(TEST_STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=15
 
 # The documentation site (mkdocs.yml, docs/) into site/, in strict mode: a broken link, a missing
 # page or a warning fails it. The command-line reference is generated from the parser as it builds.

@@ -1,12 +1,19 @@
-"""Test set-up. Runs numba's CUDA simulator unless FAKEBALLOONS_REAL_CUDA=1 (on a GPU machine).
+"""Test set-up. Runs numba's CUDA simulator unless FAKEBALLOONS_REAL_CUDA=1 (on a GPU machine), and
+one torch thread per xdist worker.
 
-The variable must be set before numba is first imported, hence here.
+The variables must be set before numba and torch are first imported, hence here.
 """
 
 import os
 
 if os.environ.get("FAKEBALLOONS_REAL_CUDA") != "1":
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: torch's OpenMP threads spin while they wait, so two
+    # threads a worker (its default here) oversubscribe the cores and a training step takes many
+    # times as long. One thread a worker, in the workers and the commands they start.
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
 
 import pytest  # noqa: E402
 
