@@ -236,7 +236,7 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
 
     from fakeballoons.data.datasets import FakeBalloons
     from fakeballoons.train.loop import compute_loss, forward
-    from fakeballoons.train.models import build_model
+    from fakeballoons.train.models import NORMALIZATION, build_model
 
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
@@ -258,7 +258,7 @@ def bench_train(model: str = "lraspp_mobilenet_v3_large", size: int = 128, batch
 
     def step(i):
         images, labels = fixed or ds.render_indices(list(range(i * batch, (i + 1) * batch)), device="cuda")
-        loss = compute_loss(forward(net, images, amp), labels, 255)
+        loss = compute_loss(forward(net, images, amp, NORMALIZATION[model]), labels, 255)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

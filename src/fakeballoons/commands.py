@@ -128,7 +128,7 @@ def _data_config(args):
 
     scene = load_scene(args.scene) if args.scene else None
     return DataConfig(absolute_source(args.data), scene=scene, classes=args.classes, ignore_index=args.ignore_index,
-                      remap=tuple(parse_remap(args.remap).items()))
+                      remap=tuple(parse_remap(args.remap).items()), holdout=args.holdout, fraction=args.fraction)
 
 
 def absolute_source(source: str) -> str:

