@@ -378,3 +378,11 @@ def test_verify_reports_a_count_and_the_first_problems(reference, tmp_path, cli)
     one_line_error(code, err)
     assert "7 problems: 1 of 3 chunks are incomplete" in err and "images/000001.png is missing" in err
     assert "images/000002.png" not in err and "(4 more)" in err
+
+
+def test_a_manifest_whose_config_is_a_preset_name_is_refused():
+    """A preset's name is shorthand for the command line; a manifest records the whole configuration."""
+    manifest = Recipe(CONFIG, num=4, seed=1).to_manifest()
+    with pytest.raises(UserError, match="config"):
+        Recipe.from_manifest({**manifest, "config": "report"})
+    assert Recipe.from_manifest(manifest) == Recipe(CONFIG, num=4, seed=1)

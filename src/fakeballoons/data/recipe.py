@@ -109,6 +109,8 @@ class Recipe:
             if data.get("format_version") != FORMAT_VERSION:
                 raise UserError(f"{where}: format_version {data.get('format_version')!r} is not "
                                 f"{FORMAT_VERSION}; this fakeballoons cannot read it")
+            if not isinstance(data["config"], dict):  # a preset's name is for the command line, not a manifest
+                raise TypeError("config: not a JSON object")
             return cls(config=SceneConfig.from_dict(data["config"]), num=data["num"], seed=data["seed"],
                        val_fraction=data["val_fraction"], format=data["format"],
                        package_version=data["package_version"])
