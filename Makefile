@@ -48,8 +48,11 @@ browser:
 	    echo "warning: chromium not installed; the browser tests will be skipped"; }; }
 
 # The whole suite, slow tests included (CI runs everything); `pytest -m "not slow"` is the quick loop.
+# The kernels are compiled into numba's cache first, side by side in one process each, so that the
+# two test workers and the commands the tests start load them instead of each compiling its own.
 test: $(TEST_STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/fakeballoons warmup
 	$(BIN)/python -m pytest -n 2 -q --durations=15
 
 # The documentation site (mkdocs.yml, docs/) into site/, in strict mode: a broken link, a missing

@@ -100,3 +100,22 @@ def test_the_public_names_load_on_first_use_and_render_stays_the_function():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"})
     assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.slow
+def test_warm_up_compiles_side_by_side_in_processes_when_a_kernel_is_missing(monkeypatch):
+    """The parallel path (taken with an empty cache) runs each kernel's first call in a process of its
+    own; here the cache is full, so the processes only load, and the plumbing is what is checked."""
+    from fakeballoons import render as render_function  # noqa: F401 - the kernels' package, loaded
+
+    package = sys.modules["fakeballoons.render"]
+    package.warm_up()  # the cache holds every kernel from here on
+    import multiprocessing
+
+    contexts = []
+    real_context = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: contexts.append(method) or real_context(method))
+    monkeypatch.setattr(package, "_in_cache", lambda kernel: False)
+    times = package.warm_up(processes=2)
+    assert contexts == ["spawn"]  # the side-by-side path was taken
+    assert list(times) == list(package.WARM_KERNELS) and all(t >= 0 for t in times.values())

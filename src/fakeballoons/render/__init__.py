@@ -238,22 +238,48 @@ def _first_call(kernel, what: str, *args):
     return result
 
 
-def warm_up() -> dict[str, float]:
-    """Compile (or load from numba's cache) every CPU kernel: the render kernel and the general one
-    (shapes, ground, shadows) and the noise kernel. Returns the seconds each took. After it, a new
-    process's first picture only loads machine code from the cache."""
+#: What ``warm_up`` compiles, the longest compile first.
+WARM_KERNELS = ("general render", "render", "noise")
+
+
+def _warm_one(what: str) -> float:
+    """Compile (or load) one kernel of :data:`WARM_KERNELS` by a first call; the seconds it took."""
     from ..codec import load_preset
     from ..scene import sample_scene
 
-    times = {}
-    for what, config in (("render", SceneConfig(height=16, width=16)),
-                         ("general render", load_preset(SceneConfig, "ground").replace(height=16, width=16))):
-        start = time.perf_counter()
-        render(sample_scene(config, 0, 0), config)
-        times[what] = time.perf_counter() - start
     start = time.perf_counter()
-    kernel_noise(np.zeros((1, 3)), "perlin")
-    times["noise"] = time.perf_counter() - start
+    if what == "noise":
+        kernel_noise(np.zeros((1, 3)), "perlin")
+    else:
+        config = SceneConfig(height=16, width=16)
+        if what == "general render":  # shapes, ground and shadows: the general kernel
+            config = load_preset(SceneConfig, "ground").replace(height=16, width=16)
+        render(sample_scene(config, 0, 0), config)
+    return time.perf_counter() - start
+
+
+def warm_up(processes: int | None = None) -> dict[str, float]:
+    """Compile (or load from numba's cache) every CPU kernel: the render kernel and the general one
+    (shapes, ground, shadows) and the noise kernel. Returns the seconds each took. After it, a new
+    process's first picture only loads machine code from the cache.
+
+    Where a kernel has to be compiled and there is more than one core (``processes``, default: the
+    cores), the kernels compile side by side in that many processes, each writing numba's cache
+    (whose files are replaced atomically), and this process then loads them from it."""
+    import os
+
+    from . import kernels
+
+    cached = all(_in_cache(k) for k in (kernels.render_cpu, kernels.render_cpu_general, kernels.noise_cpu))
+    n = min(len(WARM_KERNELS), processes or os.cpu_count() or 1)
+    if cached or n < 2:
+        return {what: _warm_one(what) for what in WARM_KERNELS}
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(n) as pool:
+        times = dict(zip(WARM_KERNELS, pool.map(_warm_one, WARM_KERNELS, chunksize=1)))
+    for what in WARM_KERNELS:  # loads, now that the cache holds them
+        _warm_one(what)
     return times
 
 
