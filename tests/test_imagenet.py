@@ -251,3 +251,5 @@ def test_the_four_arms_run_end_to_end(tmp_path, cli):
     report = (tmp_path / "exp" / "report.md").read_text()
     for arm in ("baseline", "imagenet", "scenes", "imagenet-scenes"):
         assert arm in report
+    share = report[report.index("## Share of ImageNet's gain"):]
+    assert "| scenes |" in share and "| imagenet-scenes |" in share and "## Difference to `imagenet`" in share

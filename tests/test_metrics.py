@@ -111,3 +111,42 @@ def test_scores_are_batched_over_leading_dims():
     conf = torch.tensor([[[3, 1], [0, 4]], [[1, 0], [0, 1]]])
     s = scores_from_confusion(conf)
     assert s["micro_accuracy"].tolist() == pytest.approx([7 / 8, 1.0])
+
+
+def _records(accuracies, seed):
+    """One per-image confusion record per seed: image i has 100 target pixels of each of two
+    classes, a share ``accuracies[s][i]`` of them right."""
+    records = []
+    for s, acc in enumerate(accuracies):
+        g = torch.Generator().manual_seed(seed + s)
+        acc = torch.as_tensor(acc, dtype=torch.double).clamp(0, 1)
+        right = (acc * 100).round() + torch.randint(-3, 4, acc.shape, generator=g)
+        right = right.clamp(0, 100)
+        conf = torch.zeros(len(acc), 2, 2, dtype=torch.long)
+        conf[:, 0, 0] = conf[:, 1, 1] = right.long()
+        conf[:, 0, 1] = conf[:, 1, 0] = (100 - right).long()
+        records.append({"index": torch.arange(len(acc)), "confusion": conf})
+    return records
+
+
+def test_the_recovered_share_of_a_gain():
+    from fakeballoons.errors import UserError
+    from fakeballoons.train.report import recovered_share
+
+    n = 40
+    base = torch.linspace(0.4, 0.7, n)
+    scratch = _records([base] * 3, 0)
+    reference = _records([base + 0.2] * 3, 10)
+    half = _records([base + 0.1] * 3, 20)
+    same = recovered_share(reference, reference, scratch, resamples=200)
+    assert same["value"] == pytest.approx(1.0) and same["low"] == pytest.approx(1.0) == same["high"]
+    none = recovered_share(scratch, reference, scratch, resamples=200)
+    assert none["value"] == pytest.approx(0.0) and none["low"] == pytest.approx(0.0) == none["high"]
+    mid = recovered_share(half, reference, scratch, resamples=500)
+    assert 0.3 < mid["value"] < 0.7 and mid["low"] < mid["value"] < mid["high"] and mid["undefined"] == 0
+    assert mid == recovered_share(half, reference, scratch, resamples=500)  # deterministic
+    with pytest.raises(UserError, match="seeds"):
+        recovered_share(half[:2], reference, scratch)
+    shifted = [{**r, "index": r["index"] + 1} for r in half]
+    with pytest.raises(UserError, match="different validation images"):
+        recovered_share(shifted, reference, scratch)

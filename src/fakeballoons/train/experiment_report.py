@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..data import formats
+from ..names import INIT_IMAGENET
 from .experiment import BASELINE, ExperimentRun, finished, plan
 from .metrics import per_class_f1, scores_from_confusion
 from .plots import class_bars, curves, heat_map, scene_sheets
@@ -29,6 +30,7 @@ from .report import (
     load_confusion,
     load_run,
     mean_table,
+    recovered_share,
     same_images,
     t_interval,
     table,
@@ -85,14 +87,38 @@ def _transfer(out: Path, record: ExperimentRun, done: set[str]) -> list[str]:
         md += ["", "## Difference to the baseline (arm - baseline, percentage points)", "",
                "Each cell: mean difference over seeds; images: paired bootstrap interval; seeds: t-interval.", "",
                *difference_table({BASELINE: finals[BASELINE], **finals}, confusions, BASELINE)]
+        md += _against_imagenet(exp, finals, confusions)
     if pre:
         curves(pre, out / "pretrain_curves.png")
         md += ["", "![pretraining](pretrain_curves.png)"]
     if runs:
         _arm_curves(runs, out / "downstream_curves.png")
         md += ["", "![downstream](downstream_curves.png)"]
-    scene_sheets({a.name: a.scene for a in exp.arms}, out / "scenes.png")
-    md += ["", "The pretraining scenes of each arm (image beside label map):", "", "![scenes](scenes.png)", ""]
+    pretrained = {a.name: a.scene for a in exp.arms if not a.weights}  # arms with a pretraining run
+    if pretrained:
+        scene_sheets(pretrained, out / "scenes.png")
+        md += ["", "The pretraining scenes of each arm (image beside label map):", "", "![scenes](scenes.png)", ""]
+    return md
+
+
+def _against_imagenet(exp, finals: dict, confusions: dict) -> list[str]:
+    """With an arm that starts from ImageNet weights: the share of ImageNet's gain over scratch that
+    each other arm recovers, and each arm's difference to the ImageNet arm."""
+    imagenet = next((a.name for a in exp.arms if a.weights == INIT_IMAGENET and a.name in finals), None)
+    others = [a.name for a in exp.arms if a.name in finals and a.name != imagenet]
+    if imagenet is None or not others:
+        return []
+    md = ["", f"## Share of ImageNet's gain (arm `{imagenet}`) that each arm recovers", "",
+          f"(arm - baseline) / ({imagenet} - baseline) of mean IoU averaged over seeds; 95% bootstrap interval "
+          "drawing the validation images (the same for every run) and the seeds (the same for the three arms). "
+          "1 = all of ImageNet's gain, above 1 = more.", "",
+          "| arm | share of ImageNet's gain | 95% interval | resamples where ImageNet gained nothing |",
+          "|---|---|---|---|"]
+    for arm in others:
+        r = recovered_share(confusions[arm], confusions[imagenet], confusions[BASELINE])
+        md.append(f"| {arm} | {r['value']:.2f} | [{r['low']:.2f}, {r['high']:.2f}] | {r['undefined']} |")
+    md += ["", f"## Difference to `{imagenet}` (arm - {imagenet}, percentage points)", "",
+           *difference_table({imagenet: finals[imagenet], **{a: finals[a] for a in others}}, confusions, imagenet)]
     return md
 
 

@@ -171,6 +171,49 @@ def bootstrap_difference(arm: list[dict], base: list[dict], paired: bool = True,
     return {m: (float(torch.quantile(diffs[m], 0.025)), float(torch.quantile(diffs[m], 0.975))) for m in METRICS}
 
 
+def recovered_share(ours: list[dict], reference: list[dict], scratch: list[dict], metric: str = "macro_iou",
+                    resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """The share of a reference arm's gain over scratch that another arm recovers,
+    ``(ours - scratch) / (reference - scratch)`` of the seed-averaged ``metric`` (SegRCDB's and
+    FractalDB's way of comparing synthetic pretraining with ImageNet's), with a 95% bootstrap interval
+    over images and seeds: each resample draws the validation images (the same draw for every arm
+    and seed, so image difficulty cancels) and the seeds (the same draw for the three arms), with
+    replacement. Each list holds one per-image confusion record (:func:`load_confusion`) per seed, in
+    the same seed order, all of the same images. Returns value, low, high and the resamples whose
+    reference gain was not above zero (where the share is not defined, counted, left out)."""
+    runs = ours + reference + scratch
+    if not (len(ours) == len(reference) == len(scratch) >= 1):
+        raise UserError("the share needs the same number of seeds (one or more) in each of the three arms")
+    idx = runs[0]["index"]
+    if any(not torch.equal(r["index"], idx) for r in runs):
+        raise UserError("the runs compared were evaluated on different validation images")
+    n, seeds = idx.numel(), len(ours)
+    g = torch.Generator().manual_seed(seed)
+    weights = bootstrap_weights(n, resamples, g)  # (R, n), shared by every run
+    seed_draw = torch.randint(0, seeds, (resamples, seeds), generator=g) if seeds > 1 else \
+        torch.zeros(resamples, 1, dtype=torch.long)
+
+    def arm_scores(arm: list[dict]) -> tuple[float, torch.Tensor]:
+        point, per_seed = [], []
+        for r in arm:
+            c = r["confusion"].double()
+            point.append(float(scores_from_confusion(c.sum(0))[metric]))
+            boot = (weights @ c.reshape(n, -1)).reshape(resamples, *c.shape[1:])
+            per_seed.append(scores_from_confusion(boot)[metric])
+        table = torch.stack(per_seed)  # (S, R)
+        return statistics.fmean(point), table.gather(0, seed_draw.T).mean(0)
+
+    (o, ob), (ref, rb), (s, sb) = arm_scores(ours), arm_scores(reference), arm_scores(scratch)
+    gain = rb - sb
+    ok = gain > 0
+    shares = (ob - sb)[ok] / gain[ok]
+    value = (o - s) / (ref - s) if ref != s else float("nan")
+    if shares.numel() == 0:
+        return {"value": value, "low": float("nan"), "high": float("nan"), "undefined": resamples}
+    return {"value": value, "low": float(torch.quantile(shares, 0.025)), "high": float(torch.quantile(shares, 0.975)),
+            "undefined": int((~ok).sum())}
+
+
 def paired_bootstrap(arm: list[dict], base: list[dict], resamples: int = 1000, seed: int = 0):
     """:func:`bootstrap_difference` of arms evaluated on the same validation images."""
     return bootstrap_difference(arm, base, True, resamples, seed)
