@@ -148,7 +148,8 @@ def describe(entry: dict[str, Any]) -> str:
     size = entry["input_size"]
     norm = entry["normalization"]
     lines += [
-        f"  architecture   {entry['architecture']} (torchvision; backbone {entry['torchvision_backbone']})",
+        f"  architecture   {entry['architecture']} (backbone: {_library(entry['torchvision_backbone'])}'s "
+        f"{entry['torchvision_backbone']})",
         f"  classes        {entry['num_classes']} synthetic: {', '.join(entry['classes'])}",
         f"  input          {size}x{size} ({entry['resize']}), normalised with mean {norm['mean']}, std {norm['std']}",
         f"  file           {entry['file']} ({entry['bytes']:,} bytes, float32)",
@@ -167,6 +168,11 @@ def describe(entry: dict[str, Any]) -> str:
               "  scene configuration (resolved):", _indent(entry["scene"]),
               "  training recipe (resolved):", _indent(entry["recipe"])]
     return "\n".join(lines)
+
+
+def _library(backbone: str) -> str:
+    """Whose classification model a backbone is: timm's TensorFlow-ported ones, else torchvision's."""
+    return "timm" if backbone.startswith("tf_") else "torchvision"
 
 
 def _indent(obj: Any) -> str:
