@@ -194,3 +194,14 @@ def test_an_experiment_from_shipped_weights_trains_only_the_downstream_runs(ship
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["downstream-baseline-seed0", "downstream-p-seed0"]
     assert json.loads((out / "downstream-p-seed0" / "transfer.json").read_text())["counts"]["loaded"] > 200
     assert "downstream-p-seed0" in (out / "report.md").read_text()
+
+
+def test_weights_check_with_an_empty_registry_says_so(tmp_path, monkeypatch, cli):
+    monkeypatch.setattr(weights, "_folder", lambda: tmp_path)
+    (tmp_path / "registry.json").write_text("[]")
+    weights.registry.cache_clear()
+    try:
+        code, out, _ = cli(["weights", "check"])
+    finally:
+        weights.registry.cache_clear()
+    assert code == 0 and "nothing to check" in out

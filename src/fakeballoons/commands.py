@@ -282,6 +282,9 @@ def cmd_weights(args) -> int:
             raise UserError("'weights show' needs a NAME ('fakeballoons weights' lists them)")
         print(weights.describe(weights.card(args.name)))
         return 0
+    if not args.name and not weights.names():  # check, with nothing to check
+        print("no weights are registered in this installation: nothing to check")
+        return 0
     for name in ([args.name] if args.name else weights.names()):  # check
         print(f"{name}: {weights.path(name)} OK (sha256 {weights.card(name)['sha256'][:16]}...)")
     return 0
@@ -291,7 +294,7 @@ def cmd_export(args) -> int:
     from .train.export import export_backbone
 
     record = export_backbone(args.run, args.out)
-    print(f"wrote {args.out} ({record['tensors']} tensors of torchvision's {record['torchvision_model']}) and "
+    print(f"wrote {args.out} ({record['tensors']} tensors of {record['torchvision_model']}) and "
           f"{Path(args.out).with_suffix('.json')}; load it with:\n  {record['load']}")
     return 0
 
