@@ -115,7 +115,7 @@ def test_a_pretrained_arm_may_have_its_own_downstream_recipe(tmp_path):
         assert jobs[f"downstream-baseline-seed{seed}"] == dataclasses.replace(real, seed=seed)
 
 
-SWEEP = {"kind": "sweep", "pretrain": {**TOY, "epochs": 2}, "seeds": 2, "reference": "plain",
+SWEEP = {"kind": "sweep", "pretrain": TOY, "seeds": 2, "reference": "plain",
          "arms": [{"name": "plain", "scene": "report"},
                   {"name": "flat", "scene": {"base": "report", "texture": "none"}, "cue": "texture"},
                   {"name": "round", "scene": "fixed-elongation", "cue": "elongation"}]}
