@@ -256,7 +256,7 @@ def split_training(n: int, holdout: float, fraction: float) -> tuple[list[int], 
 
 
 class Part(Dataset):
-    """Some pairs of a dataset (``indices`` into it), with its classes, ignore index and checks."""
+    """Some pairs of a dataset (``indices`` into it), with its classes and ignore index."""
 
     def __init__(self, ds: Dataset, indices: list[int]):
         self.ds, self.indices = ds, list(indices)
