@@ -410,8 +410,8 @@ def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, 
         if waiting:
             log(f"{job.name}: waits for {', '.join(waiting)} (another shard, or a later call)")
             continue
-        run = job.run if job.run.init is None or job.run.init.startswith(weights.PREFIX) or \
-            job.run.init == INIT_IMAGENET else dataclasses.replace(job.run, init=str(out / job.run.init))
+        # an init that is another run of this experiment (one it needs) is a path inside ``out``
+        run = dataclasses.replace(job.run, init=str(out / job.run.init)) if job.needs else job.run
         resume = (path / "last.pt").exists()
         log(f"{job.name}: {'resuming' if resume else 'training' if job.run.train.epochs else 'evaluating'}")
         train(run, path, resume=resume, progress=progress, checkpoints=checkpoints)

@@ -25,6 +25,7 @@ import torch
 
 from ..data import formats
 from ..errors import UserError
+from .imagenet import BACKBONE_PREFIX, HEAD, SEGMENTATION_MODEL, TIMM_MODEL
 from .run import RunConfig
 
 #: segmentation model -> (torchvision classification model, prefix of the backbone's tensors there)
@@ -35,19 +36,18 @@ BACKBONES = {
     "deeplabv3_resnet101": ("resnet101", ""),
     "deeplabv3_mobilenet_v3_large": ("mobilenet_v3_large", "features."),
     "lraspp_mobilenet_v3_large": ("mobilenet_v3_large", "features."),
-    "lraspp_efficientnet_lite0": ("tf_efficientnet_lite0", ""),  # timm's model (the imagenet extra)
+    SEGMENTATION_MODEL: (TIMM_MODEL, ""),  # timm's model (the imagenet extra)
 }
 #: the prefix of the backbone's tensors in the segmentation model: ``backbone.``, or for a backbone
 #: from timm ``backbone.body.`` (its feature extractor, wrapped as LR-ASPP takes it)
-SEGMENTATION_PREFIX = {"lraspp_efficientnet_lite0": "backbone.body."}
+SEGMENTATION_PREFIX = {SEGMENTATION_MODEL: BACKBONE_PREFIX}
 #: the classification head of each classification model (not part of the backbone)
-HEADS = {"resnet50": ("fc.",), "resnet101": ("fc.",), "mobilenet_v3_large": ("classifier.",),
-         "tf_efficientnet_lite0": ("conv_head.", "bn2.", "classifier.")}
+HEADS = {"resnet50": ("fc.",), "resnet101": ("fc.",), "mobilenet_v3_large": ("classifier.",), TIMM_MODEL: HEAD}
 
 
 def _classification_model(name: str):
     """The classification model a backbone export is checked against (torchvision's, or timm's)."""
-    if name.startswith("tf_"):
+    if name == TIMM_MODEL:
         from .imagenet import import_timm
 
         return import_timm().create_model(name, pretrained=False)
@@ -82,7 +82,7 @@ def backbone_state(state: dict[str, torch.Tensor], model: str) -> dict[str, torc
 
 
 def load_line(path: str, classification_model: str) -> str:
-    build = (f'timm.create_model("{classification_model}")' if classification_model.startswith("tf_")
+    build = (f'timm.create_model("{classification_model}")' if classification_model == TIMM_MODEL
              else f"torchvision.models.{classification_model}()")
     return f'{build}.load_state_dict(torch.load("{path}", weights_only=True), strict=False)'
 
