@@ -316,6 +316,11 @@ CASES = {
     "train: --init pretrained: an unknown name": lambda t: train_argv(t / "run", "--init", "pretrained:nothing"),
     "train: WORLD_SIZE not a number": lambda t: ("env", {"WORLD_SIZE": "x"}, train_argv(t / "run")),
     "train: WORLD_SIZE=2 without torchrun": lambda t: ("env", {"WORLD_SIZE": "2"}, train_argv(t / "run")),
+    "generate: LOCAL_WORLD_SIZE not a number (--workers auto)": lambda t: (
+        "env", {"LOCAL_WORLD_SIZE": "x"}, ["generate", t / "ds", "--num", 2, "--size", "16", "--quiet",
+                                           "--workers", "auto"]),
+    "generate: RANK not a number": lambda t: ("env", {"RANK": "x", "WORLD_SIZE": "2"},
+                                              ["generate", t / "ds", "--num", 2, *SMALL]),
     "weights: show an unknown name": lambda t: ["weights", "show", "nothing"],
     "weights: show without a name": lambda t: ["weights", "show"],
     "experiment: --shipped-weights for a sweep": lambda t: ["experiment", "--out", t / "e", "--preset",

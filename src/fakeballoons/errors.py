@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class UserError(Exception):
     """A mistake in what the user asked for: a bad option, config value, path or file."""
@@ -47,3 +49,19 @@ class Stopped(Exception):
 
         self.signum, self.where = int(signum), where
         super().__init__(f"stopped by {signal.Signals(signum).name} {where}")
+
+
+def env_int(name: str, default: int, environ=os.environ) -> int:
+    """A whole number from the environment variable ``name`` (torchrun's WORLD_SIZE, RANK,
+    LOCAL_WORLD_SIZE...), ``default`` where it is unset; anything else is a UserError naming it."""
+    text = environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"the environment variable {name}={text!r} is not a whole number; unset it, or start the "
+                        "command with torchrun, which sets it") from None
+    if value < 0 or value > 1_000_000:
+        raise UserError(f"the environment variable {name}={value} is out of range; unset it, or start with torchrun")
+    return value

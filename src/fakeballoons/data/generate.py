@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import UserError, env_int
 from ..render import render, set_threads
 from ..scene import sample_scene
 from . import formats
@@ -45,7 +45,7 @@ def parse_shard(text: str | None, environ=os.environ) -> tuple[int, int]:
     """Shard (i, n) from ``--shard I/N``, else from torchrun's RANK/WORLD_SIZE, else (0, 1)."""
     if text is None:
         if "RANK" in environ and "WORLD_SIZE" in environ:
-            text = f"{environ['RANK']}/{environ['WORLD_SIZE']}"
+            text = f"{env_int('RANK', 0, environ)}/{env_int('WORLD_SIZE', 1, environ)}"
         else:
             return 0, 1
     try:
@@ -64,7 +64,7 @@ def resolve_workers(workers: str | int, environ=os.environ) -> int:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover - not Linux
             cores = os.cpu_count() or 1
-        return max(1, cores // max(1, int(environ.get("LOCAL_WORLD_SIZE", "1"))))
+        return max(1, cores // max(1, env_int("LOCAL_WORLD_SIZE", 1, environ)))
     try:
         n = int(workers)
     except (TypeError, ValueError):

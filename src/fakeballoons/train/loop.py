@@ -34,7 +34,7 @@ from .._version import __version__
 from ..data import formats
 from ..data.loader import batches, epoch_seed
 from ..data.sources import Data, open_data
-from ..errors import ConfigError, Stopped, UserError
+from ..errors import ConfigError, Stopped, UserError, env_int
 from .checkpoints import Checkpoints, Partial
 from .metrics import SegmentationMetrics
 from .models import IMAGENET_MEAN_STD, NORMALIZATION, build_model
@@ -61,33 +61,19 @@ class Dist:
 JOIN_TIMEOUT = 600
 
 
-def _env_int(name: str, default: int, environ=os.environ) -> int:
-    text = environ.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise UserError(f"the environment variable {name}={text!r} is not a whole number; unset it, or start the "
-                        "command with torchrun, which sets it") from None
-    if value < 0 or value > 1_000_000:
-        raise UserError(f"the environment variable {name}={value} is out of range; unset it, or start with torchrun")
-    return value
-
-
 def setup_distributed(device: str, environ=os.environ) -> Dist:
     """Join the process group torchrun describes in the environment (if WORLD_SIZE > 1). A stray or
     incomplete torchrun environment is a UserError, and the other processes are waited for at most
     ``JOIN_TIMEOUT`` seconds."""
-    world = _env_int("WORLD_SIZE", 1, environ)
-    _env_int("LOCAL_WORLD_SIZE", 1, environ)
+    world = env_int("WORLD_SIZE", 1, environ)
+    env_int("LOCAL_WORLD_SIZE", 1, environ)
     if world <= 1:
         return Dist()
     missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in environ]
     if missing:
         raise UserError(f"WORLD_SIZE={world} is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                         "not: start several processes with torchrun, or unset WORLD_SIZE for one process")
-    rank = _env_int("RANK", 0, environ)
+    rank = env_int("RANK", 0, environ)
     if rank >= world:
         raise UserError(f"RANK={rank} must be below WORLD_SIZE={world}")
     import datetime
@@ -103,7 +89,7 @@ def setup_distributed(device: str, environ=os.environ) -> Dist:
             raise UserError(f"could not join the {world} processes of WORLD_SIZE={world} at "
                             f"{environ['MASTER_ADDR']}:{environ['MASTER_PORT']} within {JOIN_TIMEOUT} s ({first}); "
                             "start all of them with torchrun, or unset WORLD_SIZE") from None
-    return Dist(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0, environ))
+    return Dist(dist.get_rank(), dist.get_world_size(), env_int("LOCAL_RANK", 0, environ))
 
 
 # ----------------------------------------------------------------------------- one step
