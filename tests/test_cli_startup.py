@@ -29,6 +29,7 @@ def _subcommands():
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], *[[c, "--help"] for c in _subcommands()],
+                                  ["train", "--list"], ["experiment", "--list"],
                                   ["train", "--data", "x", "--out", "y", "--lr", "abc"], ["render"],
                                   ["experiment", "--seeds", "0", "--out", "e"], ["nonsense"]])
 def test_help_and_usage_errors_import_nothing_heavy(args):
@@ -119,3 +120,15 @@ def test_warm_up_compiles_side_by_side_in_processes_when_a_kernel_is_missing(mon
     times = package.warm_up(processes=2)
     assert contexts == ["spawn"]  # the side-by-side path was taken
     assert list(times) == list(package.WARM_KERNELS) and all(t >= 0 for t in times.values())
+
+
+@pytest.mark.parametrize("command, kind", [("train", "train"), ("experiment", "experiments")])
+def test_list_shows_every_preset_with_what_it_is(command, kind, capsys):
+    from fakeballoons.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--list"])  # no --out or --data asked for
+    assert exit_.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == names.presets(kind)
+    assert all(len(line.split(None, 1)) == 2 and len(line) < 160 for line in lines), lines

@@ -26,6 +26,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _ListPresets(argparse.Action):
+    """``--list``: each shipped preset's name and what it is, then exit (as --help does, before the
+    required options are asked for)."""
+
+    def __init__(self, option_strings, dest, kind: str, help=None):  # noqa: A002 - argparse API
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self.kind = kind
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        rows = names.preset_summaries(self.kind)
+        width = max(len(name) for name, _ in rows)
+        sys.stdout.write("".join(f"{name:<{width}}  {summary}\n" for name, summary in rows))
+        parser.exit(0)
+
+
 def _int_in(lo: int, hi: int):
     def parse(text: str) -> int:
         try:
@@ -171,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory (new, or with --resume an existing run)")
     p.add_argument("--preset", help=f"training preset: {', '.join(names.presets('train'))} (default paper: the "
                                     "report's GPU recipe; quick and real are sized for a CPU), or a JSON file")
+    p.add_argument("--list", action=_ListPresets, kind="train", help="list the training presets and exit")
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--epochs", type=_int_in(0, 100_000), help="epochs (0: evaluate only)")
     p.add_argument("--batch-size", type=_int_in(1, 100_000))
@@ -221,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="experiment directory")
     p.add_argument("--preset", default="quick-folder",
                    help=f"{', '.join(names.presets('experiments'))} (default quick-folder), or a JSON file")
+    p.add_argument("--list", action=_ListPresets, kind="experiments", help="list the experiment presets and exit")
     p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per arm (overrides the preset)")
     p.add_argument("--shard", metavar="I/N",
                    help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")

@@ -4,6 +4,8 @@ each choice take their names from here."""
 
 from __future__ import annotations
 
+import json
+import re
 from importlib import resources
 
 NOISE_FUNCTIONS = ("perlin", "sc")  # the noise functions of the scene model
@@ -38,3 +40,18 @@ def presets(kind: str) -> list[str]:
     """The names of the presets shipped for ``kind`` ("scenes", "train", "experiments")."""
     folder = resources.files("fakeballoons.configs") / kind
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def preset_summaries(kind: str) -> list[tuple[str, str]]:
+    """(name, summary) of each preset shipped for ``kind``: its description up to the first colon or
+    full stop, which is what the recipe is (the rest says how)."""
+    folder = resources.files("fakeballoons.configs") / kind
+    out = []
+    for name in presets(kind):
+        try:
+            text = str(json.loads((folder / f"{name}.json").read_text(encoding="utf-8")).get("description", ""))
+        except (OSError, ValueError, AttributeError):
+            text = ""
+        end = re.search(r":\s|\.(\s|$)", text)
+        out.append((name, text[:end.start()] if end else text))
+    return out
