@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from numba import cuda  # a module global: the simulator swaps this name inside kernels
 
-from fakeballoons.render.geometry import bounding_radius
+from fakeballoons.geometry import bounding_radius
 from fakeballoons.render.shapes import build_shapes
 
 # Plain njit for the array harnesses: inlining hit into a caller with inline="always" (as the

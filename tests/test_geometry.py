@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fakeballoons import CameraConfig, Scene, SceneConfig, SceneObject, render, single_object_scene
+from fakeballoons.geometry import projected_bbox
 from fakeballoons.render import kernels
-from fakeballoons.render.geometry import projected_bbox
 from fakeballoons.render.pack import pack
 
 

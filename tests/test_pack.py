@@ -135,7 +135,7 @@ def test_cuda_launch_refuses_more_scenes_than_grid_z_allows():
 
 @pytest.mark.parametrize("preset", ["shapes", "ground", "many-classes"])
 def test_general_tiles_list_objects_by_depth_and_the_early_exit_changes_no_pixel(preset):
-    from fakeballoons.commands import load_scene
+    from fakeballoons.config import load_scene
     from fakeballoons.render import render_packed
 
     config = load_scene(preset).replace(height=96, width=128)

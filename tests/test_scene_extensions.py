@@ -113,7 +113,7 @@ def test_a_pixel_in_shadow_is_the_shading_formula_without_diffuse_and_specular()
     xn, yn = rel @ right / (rel @ fwd) / cam[K.SX], rel @ up / (rel @ fwd) / cam[K.SY]
     # That point is the camera's target: the image centre, a corner of four pixels. Rounding takes the
     # pixel below it whatever the last bit of the projection (int() took the box's pixel above it
-    # when yn came out +9e-17: NumPy 2.4.6 on an AMD EPYC, 2026-11-26).
+    # when yn came out +9e-17, as it does with some NumPy builds and CPUs).
     px, py = round((xn + 1) / 2 * 64), round((1 - yn) / 2 * 64)
     assert (px, py) == (32, 32)
     assert sample.label[py, px] == 0  # the ground, not the box
@@ -145,7 +145,7 @@ def test_lighting_and_shadows_never_change_labels():
 
 
 def test_objects_rest_on_the_ground():
-    from fakeballoons.render.geometry import object_params, quaternion_matrices, support
+    from fakeballoons.geometry import object_params, quaternion_matrices, support
 
     config = load_preset(SceneConfig, "ground")
     for index in range(5):
@@ -188,7 +188,7 @@ def test_uniform_rotations_are_uniform():
     config = SceneConfig.from_dict({**d, "sampling": {**d["sampling"], "rotation": "uniform"}})
     q = _attributes(config, 300)[:, 12:16]
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0)
-    from fakeballoons.render.geometry import quaternion_matrices
+    from fakeballoons.geometry import quaternion_matrices
 
     z = quaternion_matrices(q)[:, :, 2]  # where each object's z axis points: uniform on the sphere
     assert np.abs(z.mean(0)).max() < 0.05 and np.allclose((z ** 2).mean(0), 1 / 3, atol=0.03)

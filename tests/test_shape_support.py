@@ -1,4 +1,4 @@
-"""The shape module's host helpers (render/geometry.py): support functions and bounding radii against
+"""The shape module's host helpers (geometry.py): support functions and bounding radii against
 dense samples of each surface, golden values, parameter validation, and the module's constants."""
 
 import math
@@ -6,9 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from fakeballoons.render import shapes as S
-from fakeballoons.render.geometry import bounding_radius, support, validate_params
-from fakeballoons.render.shapes import SHAPES
+from fakeballoons.classes import SHAPES
+from fakeballoons.geometry import bounding_radius, support, validate_params
 from shape_reference import BOX, CAP, CONE, CYL, ELL, R2, TOR, sdf
 
 
@@ -126,4 +125,7 @@ def test_validate_params():
 
 def test_module_constants():
     assert SHAPES == ("ellipsoid", "box", "cylinder", "cone", "capsule", "torus")
-    assert (S.ELLIPSOID, S.BOX, S.CYLINDER, S.CONE, S.CAPSULE, S.TORUS) == tuple(range(6))
+    from fakeballoons import classes
+
+    assert (classes.ELLIPSOID, classes.BOX, classes.CYLINDER, classes.CONE, classes.CAPSULE,
+            classes.TORUS) == tuple(range(6))

@@ -17,8 +17,9 @@ from numba import cuda  # a module global: the simulator swaps this name inside 
 
 import fakeballoons
 from cuda_ptx import run_without_simulator
-from fakeballoons.render.geometry import bounding_radius
-from fakeballoons.render.shapes import SHAPES, build_shapes
+from fakeballoons.classes import SHAPES
+from fakeballoons.geometry import bounding_radius
+from fakeballoons.render.shapes import build_shapes
 from shape_reference import (
     BOX,
     CAP,

@@ -76,7 +76,7 @@ def bench_render(size: int = 512, scenes: int = 30, threads: int = 1, noises=NOI
       ``workers`` > 0 (a second row). Its scenes/s is the headline figure.
     """
     results = []
-    from fakeballoons.commands import load_scene
+    from fakeballoons.config import load_scene
 
     for noise in noises:
         config = load_scene(scene).replace(height=size, width=size, noise=noise)
@@ -424,28 +424,28 @@ def _drag_latencies(chromium: str, drags: int, size: int, noise: str, view: str)
 
 
 def _parser():
-    from fakeballoons.cli import _int_in, _Parser
+    from fakeballoons.argtypes import Parser, int_in
     from fakeballoons.train.models import MODELS
 
-    p = _Parser(prog="fakeballoons bench", description="Throughput benchmarks; prints medians.")
+    p = Parser(prog="fakeballoons bench", description="Throughput benchmarks; prints medians.")
     p.add_argument("what", choices=("render", "noise", "generate", "train", "view", "augment"))
     p.add_argument("--model", choices=MODELS, default="lraspp_mobilenet_v3_large", help="model (train)")
-    p.add_argument("--steps", type=_int_in(1, 10_000), default=10, help="timed steps (train) or batches (augment)")
+    p.add_argument("--steps", type=int_in(1, 10_000), default=10, help="timed steps (train) or batches (augment)")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (train)")
-    p.add_argument("--num", type=_int_in(1, 10**7), default=256, help="pairs per run (generate)")
-    p.add_argument("--runs", type=_int_in(1, 100), default=3, help="runs to take the median of (generate)")
+    p.add_argument("--num", type=int_in(1, 10**7), default=256, help="pairs per run (generate)")
+    p.add_argument("--runs", type=int_in(1, 100), default=3, help="runs to take the median of (generate)")
     p.add_argument("--workers", default="auto",
                    help="worker processes (generate; render: sampling processes beside the one-thread figures, "
                         "default none)")
-    p.add_argument("--size", type=_int_in(1, 8192), default=None, help="picture side (default 512; augment 320)")
-    p.add_argument("--scenes", type=_int_in(1, 100_000), default=None,
+    p.add_argument("--size", type=int_in(1, 8192), default=None, help="picture side (default 512; augment 320)")
+    p.add_argument("--scenes", type=int_in(1, 100_000), default=None,
                    help="scenes to time (render, default 30) or slider drags (view, default 10)")
     p.add_argument("--view", choices=tuple(VIEW_SLIDERS), action="append", help="view (repeatable; default both)")
-    p.add_argument("--points", type=_int_in(1, 10**8), default=262_144, help="points to time (noise)")
-    p.add_argument("--threads", type=_int_in(1, 1024), default=1, help="CPU threads (default 1)")
+    p.add_argument("--points", type=int_in(1, 10**8), default=262_144, help="points to time (noise)")
+    p.add_argument("--threads", type=int_in(1, 1024), default=1, help="CPU threads (default 1)")
     p.add_argument("--noise", choices=NOISE_FUNCTIONS, action="append", help="repeatable; default both")
     p.add_argument("--device", choices=DEVICES, default="cpu")
-    p.add_argument("--batch", type=_int_in(1, 100_000), default=None,
+    p.add_argument("--batch", type=int_in(1, 100_000), default=None,
                    help="scenes per launch (render on cuda, default 64) or per step (train, default 16)")
     p.add_argument("--scene", metavar="NAME|FILE", help="scene preset or JSON file (render; default: the report's)")
     p.add_argument("--json", action="store_true", help="print JSON")

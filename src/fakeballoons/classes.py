@@ -29,11 +29,14 @@ import numpy as np
 
 from .codec import check_number, extension, shown
 from .errors import ConfigError
+from .names import NOISE_FUNCTIONS
 
 __all__ = ["SHAPES", "TEXTURES", "ClassPrior", "ClassTable", "Dist", "distinct_colours", "hsl_colour", "label_colour"]
 
 #: Shape families, in the kernels' numbering (see render/shapes.py for their parameters).
 SHAPES = ("ellipsoid", "box", "cylinder", "cone", "capsule", "torus")
+#: Each shape family's code in packed object rows and the kernels: its index in SHAPES.
+ELLIPSOID, BOX, CYLINDER, CONE, CAPSULE, TORUS = range(len(SHAPES))
 #: The meaningful ranges of a class's attributes (a finite but absurd value such as 1e308 is refused
 #: with its range): hue in degrees (taken modulo 360; a range may wrap, e.g. uniform 300 to 420),
 #: noise scale (as the scene's), size (as the scene's object scale), relative weights.
@@ -243,8 +246,6 @@ class ClassPrior:
                 and self.saturation == 1.0 and self.lightness == 0.5)
 
     def validate(self, path: str) -> None:
-        from .config import NOISE_FUNCTIONS
-
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"{path}.name", "must be a non-empty string")
         _numeric(f"{path}.hue", self.hue, *HUE_RANGE)

@@ -12,18 +12,12 @@ import argparse
 import sys
 
 from . import commands, names
+from .argtypes import Parser, float_in, int_in, scale_range
 from .errors import ConfigError, Stopped, UserError
 from .names import DEVICES, NOISE_FUNCTIONS, SCENE_KINDS
 
 # The command line parses with nothing heavier than this module and ``names``: NumPy, torch and
 # numba are imported by the command that runs (``commands``), so --help and a usage error are instant.
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake prints one line (no usage block) and exits 2."""
-
-    def error(self, message):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 class _ListPresets(argparse.Action):
@@ -41,52 +35,12 @@ class _ListPresets(argparse.Action):
         parser.exit(0)
 
 
-def _int_in(lo: int, hi: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
-        return value
-    return parse
-
-
-def _scale_range(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    try:
-        low, high = (float(x) for x in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (two numbers), got {text!r}") from None
-    if not 0 < low <= high <= 8:
-        raise argparse.ArgumentTypeError(f"must be 0 < LOW <= HIGH <= 8, got {text!r}")
-    return low, high
-
-
-def _float_in(lo: float, hi: float, *, exclusive: bool = False, low_open: bool = False):
-    """A number in [lo, hi], with ``exclusive`` in (lo, hi), with ``low_open`` in (lo, hi]."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if exclusive and not lo < value < hi:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi} (exclusive), got {value}")
-        if low_open and not lo < value <= hi:
-            raise argparse.ArgumentTypeError(f"must be above {lo} and at most {hi}, got {value}")
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {value}")
-        return value
-    return parse
-
-
 def _add_scene_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scene", metavar="NAME|FILE", help="scene configuration: a preset name or a JSON file "
                                                         "(keys it omits take the defaults: the report's scenes)")
-    p.add_argument("--size", type=_int_in(1, 8192), help="square image size in pixels (default 512)")
-    p.add_argument("--height", type=_int_in(1, 8192), help="image height, overrides --size")
-    p.add_argument("--width", type=_int_in(1, 8192), help="image width, overrides --size")
+    p.add_argument("--size", type=int_in(1, 8192), help="square image size in pixels (default 512)")
+    p.add_argument("--height", type=int_in(1, 8192), help="image height, overrides --size")
+    p.add_argument("--width", type=int_in(1, 8192), help="image width, overrides --size")
     p.add_argument("--noise", choices=NOISE_FUNCTIONS, help="noise function (sc: sparse convolution)")
 
 
@@ -94,31 +48,31 @@ def _add_data_options(p: argparse.ArgumentParser, what: str, required: bool = Tr
     kinds = "; ".join(names.DATA_KINDS.values())
     p.add_argument("--data", required=required, metavar="DATA", help=f"{what}: {kinds}")
     p.add_argument("--scene", metavar="NAME|FILE", help="synthetic DATA: scene configuration (preset or JSON file)")
-    p.add_argument("--classes", type=_int_in(1, 255), help="folder: DATA: number of classes (with background)")
-    p.add_argument("--ignore-index", type=_int_in(0, 255), default=255, help="folder: DATA: ignore value")
+    p.add_argument("--classes", type=int_in(1, 255), help="folder: DATA: number of classes (with background)")
+    p.add_argument("--ignore-index", type=int_in(0, 255), default=255, help="folder: DATA: ignore value")
     p.add_argument("--remap", help="folder: DATA: label values to replace, e.g. 11:255")
-    p.add_argument("--holdout", type=_float_in(0.0, 0.9), default=0.0, metavar="SHARE",
+    p.add_argument("--holdout", type=float_in(0.0, 0.9), default=0.0, metavar="SHARE",
                    help="photographs: hold out this share of the training split (the same photographs for "
                         "every run) and score on it instead of val, to tune without looking at val")
-    p.add_argument("--fraction", type=_float_in(0.0, 1.0, low_open=True), default=1.0, metavar="SHARE",
+    p.add_argument("--fraction", type=float_in(0.0, 1.0, low_open=True), default=1.0, metavar="SHARE",
                    help="photographs: train on this share of the (remaining) training split, e.g. 0.1")
     p.add_argument("--device", choices=DEVICES, default="cpu")
 
 
 def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint-minutes", type=_float_in(0.01, 1e6), default=10.0,
+    p.add_argument("--checkpoint-minutes", type=float_in(0.01, 1e6), default=10.0,
                    help="also write last.pt within an epoch every this many minutes (default 10); a stop "
                         "(SIGTERM, SIGINT) writes one at once; rerunning resumes it exactly")
-    p.add_argument("--checkpoint-steps", type=_int_in(1, 10**9), help="and every this many steps")
+    p.add_argument("--checkpoint-steps", type=int_in(1, 10**9), help="and every this many steps")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
     from .names import FORMATS, MODELS, OPTIMIZERS, RESIZES, SCHEDULES, SPLITS, TRANSFER_MODES
 
-    parser = _Parser(prog="fakeballoons", description="Procedurally rendered segmentation data.")
+    parser = Parser(prog="fakeballoons", description="Procedurally rendered segmentation data.")
     parser.add_argument("--version", action="version", version=f"fakeballoons {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("render", help="render one scene to PNG (image, label map, instance map)",
                        description="Render one scene: a random scene by seed and index, the class "
@@ -129,17 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene-out", metavar="JSON", help="also write the sampled scene parameters")
     p.add_argument("--kind", choices=SCENE_KINDS, default="random",
                    help="random scene (default), the class prototypes (Task 3) or one object (Task 1)")
-    p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="dataset seed (default 0)")
-    p.add_argument("--index", type=_int_in(0, 2**63 - 1), default=0, help="scene index (default 0)")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="dataset seed (default 0)")
+    p.add_argument("--index", type=int_in(0, 2**63 - 1), default=0, help="scene index (default 0)")
     p.add_argument("--random-prototypes", action="store_true",
                    help="with --kind prototypes: draw from the class priors instead of the means")
-    p.add_argument("--hue", type=_float_in(0.0, 360.0), default=150.0, help="single object hue (degrees)")
-    p.add_argument("--elongation", type=_float_in(0.0, 1.0, exclusive=True), default=0.5,
+    p.add_argument("--hue", type=float_in(0.0, 360.0), default=150.0, help="single object hue (degrees)")
+    p.add_argument("--elongation", type=float_in(0.0, 1.0, exclusive=True), default=0.5,
                    help="single object elongation, between 0 and 1 (0.5: a sphere; at 0 or 1 it is flat)")
-    p.add_argument("--noise-scale", type=_float_in(1e-6, 1e6), default=25.0, help="single object noise scale")
+    p.add_argument("--noise-scale", type=float_in(1e-6, 1e6), default=25.0, help="single object noise scale")
     _add_scene_options(p)
     p.add_argument("--device", choices=DEVICES, default="cpu")
-    p.add_argument("--threads", type=_int_in(1, 1024), help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int_in(1, 1024), help="CPU threads (default: all cores)")
     p.set_defaults(func=commands.cmd_render)
 
     p = sub.add_parser("warmup", help="compile every rendering kernel into numba's cache now (once per install)",
@@ -153,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate a dataset: parallel, deterministic and resumable (rerun the "
                                    "same command to complete an interrupted run).")
     p.add_argument("out", help="output directory (new, empty, or a dataset to resume)")
-    p.add_argument("--num", type=_int_in(1, 10**9), default=1000, help="number of pairs (default 1000)")
-    p.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, help="dataset seed (default 0)")
-    p.add_argument("--val-fraction", type=_float_in(0.0, 0.99), default=0.1,
+    p.add_argument("--num", type=int_in(1, 10**9), default=1000, help="number of pairs (default 1000)")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="dataset seed (default 0)")
+    p.add_argument("--val-fraction", type=float_in(0.0, 0.99), default=0.1,
                    help="the last fraction of indices forms the val split (default 0.1)")
     p.add_argument("--workers", default="auto", help="worker processes, or 'auto' for all cores")
     p.add_argument("--format", choices=FORMATS, default="png",
@@ -174,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="generated directory or an original-format folder")
     p.add_argument("--out", required=True, help="output PNG")
     p.add_argument("--split", default="train", choices=SPLITS)
-    p.add_argument("--count", type=_int_in(1, 1000), default=16)
-    p.add_argument("--columns", type=_int_in(1, 100), default=4)
-    p.add_argument("--thumb", type=_int_in(16, 1024), default=192, help="thumbnail edge in pixels (default 192)")
+    p.add_argument("--count", type=int_in(1, 1000), default=16)
+    p.add_argument("--columns", type=int_in(1, 100), default=4)
+    p.add_argument("--thumb", type=int_in(16, 1024), default=192, help="thumbnail edge in pixels (default 192)")
     p.set_defaults(func=commands.cmd_preview)
 
     p = sub.add_parser("train", help="train and evaluate a segmentation model",
@@ -188,33 +142,33 @@ def build_parser() -> argparse.ArgumentParser:
                                     "report's GPU recipe; quick and real are sized for a CPU), or a JSON file")
     p.add_argument("--list", action=_ListPresets, kind="train", help="list the training presets and exit")
     p.add_argument("--model", choices=MODELS)
-    p.add_argument("--epochs", type=_int_in(0, 100_000), help="epochs (0: evaluate only)")
-    p.add_argument("--batch-size", type=_int_in(1, 100_000))
-    p.add_argument("--lr", type=_float_in(1e-12, 1e12))
+    p.add_argument("--epochs", type=int_in(0, 100_000), help="epochs (0: evaluate only)")
+    p.add_argument("--batch-size", type=int_in(1, 100_000))
+    p.add_argument("--lr", type=float_in(1e-12, 1e12))
     p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--momentum", type=_float_in(0.0, 1.0))
-    p.add_argument("--weight-decay", type=_float_in(0.0, 1.0))
-    p.add_argument("--bn-momentum", type=_float_in(0.0, 1.0),
+    p.add_argument("--momentum", type=float_in(0.0, 1.0))
+    p.add_argument("--weight-decay", type=float_in(0.0, 1.0))
+    p.add_argument("--bn-momentum", type=float_in(0.0, 1.0),
                    help="BatchNorm running-statistics momentum (0: the model's own; MobileNetV3 0.01)")
     p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--size", type=_int_in(8, 8192), help="train and evaluate at size x size")
+    p.add_argument("--size", type=int_in(8, 8192), help="train and evaluate at size x size")
     p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast")
     p.add_argument("--aux-loss", action="store_true", default=None, help="torchvision's auxiliary head and loss")
     p.add_argument("--hflip", action="store_true", default=None, help="random horizontal flips")
     p.add_argument("--resize", choices=RESIZES,
                    help="square: pairs resized to size x size (default); short-side: aspect kept, random "
                         "scale (--scale) and size x size crop for training, evaluation at the masks' own size")
-    p.add_argument("--scale", type=_scale_range, metavar="LOW,HIGH",
+    p.add_argument("--scale", type=scale_range, metavar="LOW,HIGH",
                    help="short-side: random rescale range, e.g. 0.5,2")
-    p.add_argument("--jitter", type=_float_in(0.0, 1.0), help="brightness/contrast/saturation jitter")
-    p.add_argument("--hue", type=_float_in(0.0, 0.5), help="hue jitter in turns")
-    p.add_argument("--grayscale", type=_float_in(0.0, 1.0), help="probability of a grey training picture")
-    p.add_argument("--warmup-epochs", type=_float_in(0.0, 100_000.0), help="linear learning-rate warm-up")
-    p.add_argument("--workers", type=_int_in(0, 256), help="DataLoader workers")
-    p.add_argument("--seed", type=_int_in(0, 2**31 - 1))
-    p.add_argument("--num-train", type=_int_in(1, 10**9), help="synthetic data: training pairs")
-    p.add_argument("--num-val", type=_int_in(1, 10**9), help="synthetic data: validation pairs")
-    p.add_argument("--bootstrap", type=_int_in(10, 100_000),
+    p.add_argument("--jitter", type=float_in(0.0, 1.0), help="brightness/contrast/saturation jitter")
+    p.add_argument("--hue", type=float_in(0.0, 0.5), help="hue jitter in turns")
+    p.add_argument("--grayscale", type=float_in(0.0, 1.0), help="probability of a grey training picture")
+    p.add_argument("--warmup-epochs", type=float_in(0.0, 100_000.0), help="linear learning-rate warm-up")
+    p.add_argument("--workers", type=int_in(0, 256), help="DataLoader workers")
+    p.add_argument("--seed", type=int_in(0, 2**31 - 1))
+    p.add_argument("--num-train", type=int_in(1, 10**9), help="synthetic data: training pairs")
+    p.add_argument("--num-val", type=int_in(1, 10**9), help="synthetic data: validation pairs")
+    p.add_argument("--bootstrap", type=int_in(10, 100_000),
                    help="bootstrap resamples for the 95%% intervals (at least 10; default 1000)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--init", metavar="CHECKPOINT",
@@ -238,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="quick-folder",
                    help=f"{', '.join(names.presets('experiments'))} (default quick-folder), or a JSON file")
     p.add_argument("--list", action=_ListPresets, kind="experiments", help="list the experiment presets and exit")
-    p.add_argument("--seeds", type=_int_in(1, 1000), help="seeds per arm (overrides the preset)")
+    p.add_argument("--seeds", type=int_in(1, 1000), help="seeds per arm (overrides the preset)")
     p.add_argument("--shard", metavar="I/N",
                    help="run only runs j with j %% N == I (default: torchrun's RANK/WORLD_SIZE)")
     p.add_argument("--transfer", choices=TRANSFER_MODES, help="what pretraining carries over")
@@ -259,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("view", help="the local web viewer (the report's four pages)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=_int_in(1, 65535), default=8765)
+    p.add_argument("--port", type=int_in(1, 65535), default=8765)
     p.add_argument("--open", action="store_true", help="open a browser")
     p.set_defaults(func=commands.cmd_view)
 

@@ -13,18 +13,9 @@ if TYPE_CHECKING:
     from .config import SceneConfig
 
 
-def load_scene(name: str | None) -> SceneConfig:
-    """A scene configuration: a preset name, a JSON file (keys it omits take defaults), or the defaults."""
-    from .codec import load_preset
-    from .config import SceneConfig
-
-    if name is None:
-        return SceneConfig()
-
-    return load_preset(SceneConfig, name, "scene configuration")
-
-
 def _scene_from_args(args) -> SceneConfig:
+    from .config import load_scene
+
     config = load_scene(args.scene)
     changes = {}
     if args.size is not None:
@@ -123,6 +114,7 @@ def cmd_preview(args) -> int:
 
 
 def _data_config(args):
+    from .config import load_scene
     from .data.downstream import parse_remap
     from .data.sources import DataConfig
 
@@ -199,14 +191,16 @@ def cmd_experiment(args) -> int:
     record = ExperimentRun(exp, _data_config(args) if args.data else None, device=args.device)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"experiment: {msg}", file=sys.stderr))
     try:
-        path = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log,
-                              reuse=args.reuse or args.reuse_pretraining, reuse_scratch=args.reuse is not None,
-                              checkpoints=_checkpoints(args))
+        complete = run_experiment(args.out, record, shard=parse_shard(args.shard), progress=not args.quiet, log=log,
+                                  reuse=args.reuse or args.reuse_pretraining, reuse_scratch=args.reuse is not None,
+                                  checkpoints=_checkpoints(args))
     except TrainingDiverged as exc:
         print(f"fakeballoons experiment: stopped: {exc}; rerun the same command to retry", file=sys.stderr)
         return 1
-    if path:
-        print(f"wrote {path}")
+    if complete:
+        from .train.experiment_report import write_experiment_report
+
+        print(f"wrote {write_experiment_report(args.out, record)}")
     else:  # say how far the whole experiment is: the rest is other shards' or waits for their models
         jobs = plan(record)
         try:

@@ -25,7 +25,7 @@ from .classes import (
     hsl_colour,
     label_colour,
 )
-from .codec import check_number, check_range, extension, from_plain, parse_json, shown, to_plain
+from .codec import check_number, check_range, extension, from_plain, load_preset, parse_json, shown, to_plain
 from .errors import ConfigError
 from .names import NOISE_FUNCTIONS
 
@@ -296,6 +296,14 @@ class SceneConfig:
 
 
 @functools.lru_cache(maxsize=16)
+def load_scene(name: str | None) -> SceneConfig:
+    """A scene configuration: a preset name (``configs/scenes/``), a JSON file (keys it omits take
+    defaults, ``"base"`` extends a preset), or the defaults (the report's scenes) for None."""
+    if name is None:
+        return SceneConfig()
+    return load_preset(SceneConfig, name, "scene configuration")
+
+
 def _generated(table: ClassTable) -> tuple[ClassPrior, ...]:
     return table.generate()
 

@@ -223,7 +223,7 @@ def _numeric(value, u: np.ndarray) -> np.ndarray:
 def _draw_extensions(u: np.ndarray, config: SceneConfig, classes: np.ndarray, table: np.ndarray) -> None:
     """Fill the extension columns from one block of uniforms u (n, 10): shape, noise, (unused),
     rotation (3), thickness, lift, saturation, lightness; then rest objects on the ground."""
-    from .render.geometry import object_params, quaternion_matrices, support
+    from .geometry import object_params, quaternion_matrices, support  # numba: imported when first needed
 
     c = _COLUMN
     for k in np.unique(classes).tolist():

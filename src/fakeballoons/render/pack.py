@@ -17,9 +17,7 @@ import numba
 import numpy as np
 
 from ..config import MSAA_PATTERNS, TEXTURES, SceneConfig
-from ..scene import OBJECT_FIELDS, Scene, sample_scene_table
-from . import fields as K
-from .geometry import (
+from ..geometry import (
     bounding_radius,
     camera_basis,
     object_params,
@@ -27,6 +25,8 @@ from .geometry import (
     projected_bbox_support,
     quaternion_matrices,
 )
+from ..scene import OBJECT_FIELDS, Scene, sample_scene_table
+from . import fields as K
 
 TILE_SIZE = 16
 

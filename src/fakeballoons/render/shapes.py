@@ -28,10 +28,6 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-from ..classes import SHAPES
-
-ELLIPSOID, BOX, CYLINDER, CONE, CAPSULE, TORUS = range(len(SHAPES))
-
 _BIG = 1e300  # an unbounded end of a line interval; also "no root"
 _NEWTON_QUARTIC = 2  # Newton steps polishing each torus root (quadratic convergence: 1e-5 -> 1e-20)
 

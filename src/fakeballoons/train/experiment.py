@@ -383,9 +383,10 @@ def _drop_dangling_link(path: Path, log) -> None:
 
 def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, int] = (0, 1),
                    progress: bool = True, log=print, reuse: str | Path | None = None,
-                   reuse_scratch: bool = False, checkpoints=None) -> Path | None:
-    """Run (or finish) this shard's runs of the experiment in ``out``; once every run is finished,
-    write the report and return its path (else None: other shards, or a later call, finish it).
+                   reuse_scratch: bool = False, checkpoints=None) -> bool:
+    """Run (or finish) this shard's runs of the experiment in ``out``; return whether every run of the
+    experiment is finished (then its report can be written: :mod:`.experiment_report`; else other
+    shards, or a later call, finish it).
     ``reuse``: another experiment directory whose finished, identical pretraining runs (with
     ``reuse_scratch``, also runs from scratch) are used (:func:`reuse_runs`). ``checkpoints``: when
     a run writes checkpoints within an epoch (:class:`~fakeballoons.train.loop.Checkpoints`)."""
@@ -415,11 +416,7 @@ def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, 
         resume = (path / "last.pt").exists()
         log(f"{job.name}: {'resuming' if resume else 'training' if job.run.train.epochs else 'evaluating'}")
         train(run, path, resume=resume, progress=progress, checkpoints=checkpoints)
-    if all(finished(out / job.name, job.run.train.epochs) for job in jobs):
-        from .experiment_report import write_experiment_report
-
-        return write_experiment_report(out, record)
-    return None
+    return all(finished(out / job.name, job.run.train.epochs) for job in jobs)
 
 
 def _epochs(jobs: list[Job], name: str) -> int:

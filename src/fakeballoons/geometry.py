@@ -1,8 +1,9 @@
 """Host-side geometry of scene objects (NumPy, and numba where it is hot): shape parameters,
 rotations, support functions and bounding spheres, and exact screen bounding boxes.
 
-The device-side ray intersections are in :mod:`.shapes`; the packer uses these to fill the kernels'
-object rows, and scene sampling to rest objects on the ground.
+It sits below the scene model and the renderer, which both use it: scene sampling to rest objects on
+the ground, the packer (:mod:`fakeballoons.render.pack`) to fill the kernels' object rows. The
+device-side ray intersections are in :mod:`fakeballoons.render.shapes`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import math
 import numba
 import numpy as np
 
-from ..classes import SHAPES
-from ..config import SceneConfig
-from .shapes import BOX, CAPSULE, CONE, CYLINDER, ELLIPSOID, TORUS
+from .classes import BOX, CAPSULE, CONE, CYLINDER, ELLIPSOID, SHAPES, TORUS
+from .config import SceneConfig
 
 _BBOX_MARGIN = 0.5  # pixels added around each exact bounding box against rounding
 
