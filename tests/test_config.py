@@ -1,4 +1,4 @@
-"""SceneConfig: SPEC defaults, JSON round trip, validation that names the field."""
+"""SceneConfig: the report's defaults, JSON round trip, validation that names the field."""
 
 import dataclasses
 import json
@@ -24,7 +24,7 @@ def test_defaults_are_the_reports_scenes():
     assert c.antialias.samples >= 4 and c.antialias.ignore_index == 255
 
 
-def test_label_colours_match_the_spec():
+def test_label_colours_are_the_reports():
     assert [p.colour for p in SceneConfig().classes] == [(0, 255, 128), (42, 0, 255), (255, 0, 42)]
 
 

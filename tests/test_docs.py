@@ -84,6 +84,23 @@ def test_readme_links_resolve():
         assert (ROOT / path).exists(), f"README.md links to {target}, which does not exist"
 
 
+# words about how the project is developed (its specification file, issue numbers, dates of runs, the
+# development machines' leases) have no place in the package or its tests
+DEVELOPMENT = re.compile(r"\bSPEC\b|SPEC\.md|\b[Ii]ssues? #?\d+|\bsession\b|\blease\b|\b20\d\d-\d\d-\d\d\b|\.\./shared")
+
+
+def test_the_package_and_its_tests_do_not_speak_of_how_they_are_developed():
+    found = []
+    for folder in (ROOT / "src", ROOT / "tests"):
+        for path in folder.rglob("*"):
+            if path.suffix not in (".py", ".json", ".js", ".html", ".css", ".md") or path == Path(__file__):
+                continue
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if match := DEVELOPMENT.search(line):
+                    found.append(f"{path.relative_to(ROOT)}:{number}: {match.group(0)!r}")
+    assert not found, found
+
+
 @pytest.mark.parametrize("page", GUIDE_PAGES)
 def test_guides_hold_no_dated_words(page):
     text = (ROOT / "docs" / page).read_text()

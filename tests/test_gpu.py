@@ -1,11 +1,10 @@
 """Checks that need a real GPU; skipped elsewhere. On a GPU machine: FAKEBALLOONS_REAL_CUDA=1 pytest
-tests/test_gpu.py (``benchmarks/gpu_session.sh tests-cuda`` runs them).
+tests/test_gpu.py.
 
-The first GPU run (an H200, 2026-11-26) trained the paper recipe at 145 images/s with the host
-waiting for the GPU in every step: ``normalize`` built its mean and std with
-``torch.tensor(..., device="cuda")``, and the loader moved batch indices and flip masks with
-``.to("cuda")``; a copy from pageable memory waits for all the work queued before it. torch's
-sync debug mode turns such a wait into an error.
+A training step must never make the host wait for the GPU: building a tensor with
+``torch.tensor(..., device="cuda")`` or moving one with ``.to("cuda")`` from pageable memory
+waits for all the work queued before it (``normalize``'s mean and std, the loader's batch indices
+and flip masks once did). torch's sync debug mode turns such a wait into an error.
 """
 
 import os

@@ -18,7 +18,7 @@ GOLDEN_SC = [-0.41410441921994595, -0.07119655317200775, 0.1438454936402529, -0.
              0.00585067466184914]
 
 
-# --- independent scalar versions, written from SPEC.md section 2 with Python ints -------------
+# --- independent scalar versions, written from the noise definitions with Python ints ---------
 
 def _perm(x):
     return (34 * x * x + x) % 289
