@@ -122,13 +122,15 @@ def test_a_pixel_in_shadow_is_the_shading_formula_without_diffuse_and_specular()
     lit = render(_scene(shade), dataclasses.replace(config, light=dataclasses.replace(config.light, shadows=False)))
     assert lit.image[py, px, 0] > expected + 20
     # An object in the shadow of another: its colour is Le ka exactly.
-    below = _obj("box", x=0.0, y=-0.8, z=0.0, scale=0.15, hue=120.0, ks=0.0)
+    below = _obj("box", x=0.0, y=-0.7, z=0.7, scale=0.3, hue=120.0, ks=0.0)  # in front: in view, yet in shadow
     sample = render(_scene(shade, below), config)
-    visible = sample.instance == 2
-    if visible.any():
-        colour = np.floor(np.array([0.0, 1.0, 0.0]) * 0.2 * 255 + 0.5)
-        interior = visible & (sample.label == 1)
-        assert (sample.image[interior] == colour).all()
+    interior = (sample.instance == 2) & (sample.label == 1)
+    assert interior.sum() >= 10, "the shadowed object must be seen for the test to test anything"
+    colour = np.floor(np.array([0.0, 1.0, 0.0]) * 0.2 * 255 + 0.5)
+    assert (sample.image[interior] == colour).all()
+    unshadowed = render(_scene(shade, below), dataclasses.replace(config, light=dataclasses.replace(config.light,
+                                                                                                 shadows=False)))
+    assert (unshadowed.image[interior] != colour).any(axis=1).sum() >= 10  # lit, the top faces are brighter
 
 
 def test_lighting_and_shadows_never_change_labels():

@@ -118,6 +118,7 @@ def test_transfer_auto_reinitialises_the_final_layers(trained):
     assert final == {"classifier.low_classifier.weight", "classifier.low_classifier.bias",
                      "classifier.high_classifier.weight", "classifier.high_classifier.bias"}
     state = model.state_dict()
+    assert set(record["loaded"]) == set(source) - final  # every tensor but the final layers
     for name in record["loaded"]:
         assert torch.equal(state[name], source[name])
     for name in final:
@@ -127,7 +128,8 @@ def test_transfer_auto_reinitialises_the_final_layers(trained):
     rec = load_init(other, str(trained / "best.pt"), "all-matching")
     assert "shape" in rec["not_loaded"]["classifier.high_classifier.weight"]
     backbone = load_init(build_model("lraspp_mobilenet_v3_large", 4), str(trained / "best.pt"), "backbone")
-    assert all(n.startswith("backbone.") for n in backbone["loaded"])
+    assert backbone["loaded"] and all(n.startswith("backbone.") for n in backbone["loaded"])
+    assert len(backbone["loaded"]) == sum(n.startswith("backbone.") for n in source)
 
 
 def test_fcn_final_layers_include_aux():
@@ -364,8 +366,8 @@ def test_a_run_stopped_before_its_first_checkpoint_restarts(tmp_path):
     run = RunConfig(DataConfig(DATA), TrainConfig(epochs=1))
     out = tmp_path / "run"
     loop.open_run_dir(out, run, resume=False)
-    (out / "metrics.jsonl").write_text("")  # what an interrupted first epoch leaves
     for resume in (False, True):  # the same command, or --resume: both start it again
+        (out / "metrics.jsonl").write_text("")  # what an interrupted first epoch leaves
         run_dir, resuming = loop.open_run_dir(out, run, resume=resume)
         assert not resuming and not run_dir.metrics.exists()
 
