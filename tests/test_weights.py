@@ -23,7 +23,7 @@ from fakeballoons.train.experiment import (
     plan,
     with_shipped_weights,
 )
-from fakeballoons.weights import publish
+from fakeballoons.weights import cards, publish
 
 PRETRAIN = ["--data", "synthetic:perlin", "--preset", "quick", "--size", "32", "--num-train", "8", "--num-val", "4",
             "--batch-size", "4", "--bootstrap", "20", "--epochs", "1", "--quiet"]
@@ -45,7 +45,7 @@ def shipped(pretrained, tmp_path, monkeypatch):
     folder = tmp_path / "weights"
     folder.mkdir()
     (folder / "registry.json").write_text("[]")
-    monkeypatch.setattr(weights, "_folder", lambda: folder)
+    monkeypatch.setattr(cards, "_folder", lambda: folder)
     monkeypatch.setattr(publish, "_folder", lambda: folder)
     weights.registry.cache_clear()
     publish.publish("tiny", pretrained, command="fakeballoons train ...", commit="0" * 40, summary="a tiny test entry",
@@ -55,12 +55,11 @@ def shipped(pretrained, tmp_path, monkeypatch):
 
 
 def test_every_shipped_entry_has_every_field_and_its_file_matches_its_sha256():
-    cards = weights.registry()
-    if not cards:
-        pytest.skip("the package ships no weights yet")
-    for name, card in cards.items():
+    entries = weights.registry()
+    assert entries, "the package ships weights: registry.json must list them"
+    for name, card in entries.items():
         assert set(weights.CARD_FIELDS) <= set(card), (name, set(weights.CARD_FIELDS) - set(card))
-        data = (weights._folder() / card["file"]).read_bytes()
+        data = (cards._folder() / card["file"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == card["sha256"] and len(data) == card["bytes"]
         assert len(data) < 15_000_000
         for result in card["results"]:
@@ -197,7 +196,7 @@ def test_an_experiment_from_shipped_weights_trains_only_the_downstream_runs(ship
 
 
 def test_weights_check_with_an_empty_registry_says_so(tmp_path, monkeypatch, cli):
-    monkeypatch.setattr(weights, "_folder", lambda: tmp_path)
+    monkeypatch.setattr(cards, "_folder", lambda: tmp_path)
     (tmp_path / "registry.json").write_text("[]")
     weights.registry.cache_clear()
     try:

@@ -24,13 +24,13 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     """The model weights in a training checkpoint (or a bare state dict), loaded without running code;
     ``pretrained:NAME`` is the package's shipped weights NAME (their SHA-256 checked first), and
     ``imagenet`` the ImageNet backbone of ``lraspp_efficientnet_lite0`` (``train/imagenet.py``)."""
-    from .. import weights
+    from ..weights.cards import resolve
 
     if path == INIT_IMAGENET:
         from .imagenet import backbone_state
 
         return backbone_state()
-    shipped = weights.resolve(path)
+    shipped = resolve(path)
     if shipped is not None:
         path = shipped[1]
     ckpt = formats.load_torch(path, "checkpoint")

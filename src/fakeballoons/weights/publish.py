@@ -30,7 +30,7 @@ from ..train.export import BACKBONES, state_bytes
 from ..train.models import NORMALIZATION
 from ..train.report import bootstrap_difference, load_confusion, load_run, t_interval
 from ..train.run import RunConfig
-from . import CARD_FIELDS, _folder, registry
+from .cards import CARD_FIELDS, _folder, registry
 
 _METRIC = "macro_iou"
 
