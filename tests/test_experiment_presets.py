@@ -1,4 +1,4 @@
-"""The shipped experiment presets and the experiment files in docs/transfer: each differs from the
+"""The shipped experiment presets and the transfer study's design files: each differs from the
 one it is compared with in what it says, and nothing else."""
 
 import dataclasses
@@ -10,7 +10,7 @@ import pytest
 from fakeballoons.codec import preset_names
 from fakeballoons.train import experiment
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "transfer"  # the experiment files docs/transfer.md runs
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "studies" / "transfer" / "designs"  # the study's designs
 
 
 def test_t_interval_and_presets():
@@ -30,7 +30,7 @@ def test_t_interval_and_presets():
 
 def test_the_transfer_preset_is_transfer_160k_in_batches_of_8_fine_tuned_at_4e_3():
     """`transfer`, the design that reached +3 mean IoU: transfer-160k's scenes and recipe with pretraining
-    batches of 8 (the batch-8 arm of docs/transfer/transfer-80k-steps.json, twice the scenes) and both
+    batches of 8 (the batch-8 arm of docs/studies/transfer/designs/transfer-80k-steps.json, twice the scenes) and both
     arms fine-tuned at 4e-3; nothing else differs."""
     t, t160 = (experiment.load_experiment_preset(n) for n in ("transfer", "transfer-160k"))
     assert (t.pretrain.num_train, t.pretrain.batch_size, t.downstream.lr, t.seeds) == (160000, 8, 0.004, 3)
@@ -45,7 +45,7 @@ def test_the_transfer_preset_is_transfer_160k_in_batches_of_8_fine_tuned_at_4e_3
 
 
 def test_the_configurations_in_docs_transfer_still_load():
-    """docs/transfer.md gives commands with these files: each must stay a valid experiment or scene."""
+    """The transfer study gives commands with these files: each must stay a valid experiment or scene."""
     from fakeballoons.codec import load_preset
     from fakeballoons.config import SceneConfig
 
