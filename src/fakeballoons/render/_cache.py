@@ -1,8 +1,7 @@
 """Numba's on-disk cache, told that the render kernels depend on every source file of this package.
 
 Numba keys a cached function by its own source file only, but the CPU kernels inline device
-functions from several files here (noise_device.py, general.py, shapes.py, fields.py) and take the
-shape codes from ../classes.py: editing one
+functions from several files here (noise_device.py, general.py, shapes.py, fields.py): editing one
 of those would leave stale machine code in use. This locator stamps every function of the package
 with the hash of all of them. Imported first by the package, before any ``cache=True`` function is
 defined. (With NUMBA_CACHE_DIR set, numba's own locator is used and the caveat applies.)
@@ -20,7 +19,7 @@ _HERE = Path(__file__).resolve().parent
 @functools.cache
 def _stamp() -> bytes:
     digest = hashlib.sha256()
-    for path in sorted(_HERE.glob("*.py")) + [_HERE.parent / "noise.py", _HERE.parent / "classes.py"]:
+    for path in sorted(_HERE.glob("*.py")) + [_HERE.parent / "noise.py"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.digest()
 
