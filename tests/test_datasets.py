@@ -92,6 +92,37 @@ def test_pycocotools_ann_to_mask_gives_each_instance(png_dir):
                 assert ann["area"] == (instance == ann["instance"]).sum()
 
 
+def _coco_by_masks(instance, classes):
+    """The annotations pycocotools writes when given one binary mask per instance (the reference)."""
+    from pycocotools import mask as mask_utils
+
+    out = []
+    for inst in [int(v) for v in np.unique(instance) if v > 0]:
+        rle = mask_utils.encode(np.asfortranarray((instance == inst).astype(np.uint8)))
+        out.append({"instance": inst, "category_id": int(classes[inst - 1]),
+                    "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
+                    "area": int(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                    "iscrowd": 0})
+    return out
+
+
+def test_coco_annotations_equal_pycocotools_encoding_each_mask():
+    from fakeballoons.data.formats import coco_annotations
+
+    rng = np.random.default_rng(5)
+    maps = [rng.integers(0, 4, (7, 9)).astype(np.uint16),  # runs of one pixel everywhere
+            np.ones((5, 6), np.uint16),  # one instance covering the picture, first to last pixel
+            np.zeros((4, 4), np.uint16)]
+    corner = np.zeros((6, 5), np.uint16)
+    corner[0, 0] = 2
+    corner[-1, -1] = 1  # an instance on the first pixel, another on the last
+    maps.append(corner)
+    maps += [render(sample_scene(CONFIG, 2, i), CONFIG).instance for i in range(4)]
+    for instance in maps:
+        classes = list(range(1, 20))
+        assert coco_annotations(instance, classes) == _coco_by_masks(instance, classes)
+
+
 def test_original_published_format(tmp_path):
     colours = {0: (0, 0, 0), 1: (0, 255, 128), 2: (42, 0, 255), 3: (255, 0, 42)}
     rng = np.random.default_rng(0)
