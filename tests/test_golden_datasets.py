@@ -8,6 +8,9 @@ the version the digests were recorded with. The digests were recorded at commit 
 the architecture and scene issues changed any code, with:
 
     python -c "from tests.test_golden_datasets import record; record()"
+
+Every scene preset's rendered maps are pinned too (``tests/golden/render-presets.json``, recorded
+at commit 169a05b with the kernels of that commit, before the shading shortcuts of the next one).
 """
 
 import hashlib
@@ -50,3 +53,31 @@ def test_default_scenes_are_byte_identical(tmp_path, noise):
     assert sorted(got) == sorted(expected)
     changed = [name for name in sorted(expected) if got[name] != expected[name]]
     assert not changed, f"{len(changed)} files differ from the pinned digests, first {changed[:5]}"
+
+
+def _preset_digests() -> dict[str, str]:
+    """sha256 of the image, label and instance maps of six 128x96 scenes of every scene preset, both
+    noises: the general kernel (shapes, ground, shadows, texture spaces) pinned as the report's is above."""
+    import dataclasses
+
+    from fakeballoons import render_batch, sample_scene
+    from fakeballoons.codec import preset_names
+    from fakeballoons.config import load_scene
+
+    out = {}
+    for name in preset_names(SceneConfig):
+        for noise in ("perlin", "sc"):
+            config = dataclasses.replace(load_scene(name), noise=noise, width=128, height=96)
+            batch = render_batch([sample_scene(config, 11, i) for i in range(6)], config)
+            out[f"{name}/{noise}"] = hashlib.sha256(batch.image.tobytes() + batch.label.tobytes()
+                                                    + batch.instance.tobytes()).hexdigest()
+    return out
+
+
+@pytest.mark.slow
+def test_every_scene_preset_renders_the_pinned_pictures():
+    expected = json.loads((GOLDEN / "render-presets.json").read_text())
+    got = _preset_digests()
+    assert sorted(got) == sorted(expected), "a scene preset was added or removed: record its digests"
+    changed = [name for name in sorted(expected) if got[name] != expected[name]]
+    assert not changed, f"pictures differ from the pinned digests: {changed}"
