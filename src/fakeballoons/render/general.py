@@ -1,7 +1,7 @@
 """The general kernel's device functions: shapes with rotations, texture spaces, a noise function per
 object, the ground plane and hard shadows (see :func:`fakeballoons.render.kernels.build`).
 
-``build_general`` takes the pieces of the report's model it builds on (the noise, the ray-ellipsoid
+``build_general`` takes the pieces of the report's model it builds on (the noises, the ray-ellipsoid
 test and its unit-sphere solve, the ellipsoid normal) so that an axis-aligned ellipsoid goes through
 the very same code in the general kernel as in the report's.
 """
@@ -51,7 +51,7 @@ from .shapes import build_shapes
 _SHADOW_OFFSET = 1e-6  # shadow rays start this far off the surface, against self-shadowing by rounding
 
 
-def build_general(jit, sjit, noise, hit_ellipsoid, sphere_hit, ellipsoid_normal) -> SimpleNamespace:
+def build_general(jit, sjit, noise, noise_z0, hit_ellipsoid, sphere_hit, ellipsoid_normal) -> SimpleNamespace:
     """The general build's device functions, compiled with ``jit`` (shape entry points with ``sjit``)."""
     shapes = build_shapes(jit, entry=sjit)
     shape_hit = shapes.hit  # device functions are closure variables; a namespace would not type
@@ -181,7 +181,7 @@ def build_general(jit, sjit, noise, hit_ellipsoid, sphere_hit, ellipsoid_normal)
         if diffuse > 0.0 and occluded(px, py + _SHADOW_OFFSET, pz, cam, objs, b, scene_start):
             diffuse = 0.0
         r = cam[GROUND_SCALE]
-        texture = 0.5 * noise(kind, r * px, r * pz, 0.0) + 0.5
+        texture = 0.5 * noise_z0(kind, r * px, r * pz) + 0.5
         g = cam[GROUND_ALBEDO] * (cam[KA] + cam[GROUND_KD] * diffuse * texture)
         return min(max(g, 0.0), 1.0)
     return SimpleNamespace(hit_from_eye=hit_from_eye, hit_ground=hit_ground, surface_normal=surface_normal,

@@ -93,6 +93,7 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
 
     noises = build_noise(jit, sjit)
     noise = noises.noise
+    noise_z0 = noises.noise_z0
 
     # ------------------------------------------------------------- geometry
 
@@ -141,7 +142,7 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         return nx * inv, ny * inv, nz * inv
 
     if general:
-        g = build_general(jit, sjit, noise, hit_ellipsoid, sphere_hit, ellipsoid_normal)
+        g = build_general(jit, sjit, noise, noise_z0, hit_ellipsoid, sphere_hit, ellipsoid_normal)
         hit_from_eye, hit_ground, surface_normal = g.hit_from_eye, g.hit_ground, g.surface_normal
         surface_texture, occluded, shade_ground = g.surface_texture, g.occluded, g.shade_ground
     else:  # the report's model: axis-aligned ellipsoids, texture at the normal, no ground, no shadows
@@ -214,12 +215,31 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         """Grey value 0.5 noise(r_bg x_ndc, r_bg y_ndc, 0) + 0.5 at pixel position (fx, fy)."""
         xn = 2.0 * fx / width - 1.0
         yn = 1.0 - 2.0 * fy / height
-        g = 0.5 * noise(kind, scale * xn, scale * yn, 0.0) + 0.5
+        g = 0.5 * noise_z0(kind, scale * xn, scale * yn) + 0.5
         return min(max(g, 0.0), 1.0)
 
     @jit
-    def shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start):
-        """Phong colour (r, g, b) in [0, 1] of object o at eye + t d; ambient only where it is in shadow."""
+    def power_bound(x, n):
+        """An upper bound of x ** n for 0 <= x < 1 and n >= 1 (x ** min(floor(n), 1024) by squaring, with
+        a margin over its rounding and underflow), else inf: a few products in place of a pow."""
+        if not (x >= 0.0 and x < 1.0 and n >= 1.0):
+            return math.inf
+        k = np.int64(min(n, 1024.0))
+        p = 1.0
+        while k > 0:
+            if k & 1:
+                p *= x
+            x *= x
+            k >>= 1
+        return p * (1.0 + 1e-12) + 1e-300
+
+    @jit
+    def to_byte(v):
+        return np.uint8(math.floor(v * 255.0 + 0.5))
+
+    @jit
+    def lighting(o, t, dx, dy, dz, cam, objs, kind):
+        """Point p = eye + t d on object o, its normal n, Phong's max(n.l, 0) and max(n.h, 0), and the texture."""
         px = cam[EYE] + t * dx
         py = cam[EYE + 1] + t * dy
         pz = cam[EYE + 2] + t * dz
@@ -241,12 +261,18 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         hlen = math.sqrt(hx * hx + hy * hy + hz * hz)
         diffuse = max(nx * ix + ny * iy + nz * iz, 0.0)
         spec_cos = max((nx * hx + ny * hy + nz * hz) / hlen, 0.0) if hlen > 0.0 else 0.0
-        specular = spec_cos ** objs[o, NS]
         # View-space normal (x right, y up, z towards the viewer), scaled by the noise scale.
         vx = nx * cam[RIGHT] + ny * cam[RIGHT + 1] + nz * cam[RIGHT + 2]
         vy = nx * cam[UP] + ny * cam[UP + 1] + nz * cam[UP + 2]
         vz = -(nx * cam[FWD] + ny * cam[FWD + 1] + nz * cam[FWD + 2])
         texture = surface_texture(objs, o, px, py, pz, vx, vy, vz, kind)
+        return px, py, pz, nx, ny, nz, diffuse, spec_cos, texture
+
+    @jit
+    def shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start):
+        """Phong colour (r, g, b) in [0, 1] of object o at eye + t d; ambient only where it is in shadow."""
+        px, py, pz, nx, ny, nz, diffuse, spec_cos, texture = lighting(o, t, dx, dy, dz, cam, objs, kind)
+        specular = spec_cos ** objs[o, NS]
         if (diffuse > 0.0 or specular > 0.0) and occluded(px + _SHADOW_OFFSET * nx, py + _SHADOW_OFFSET * ny,
                                                           pz + _SHADOW_OFFSET * nz, cam, objs, b, scene_start):
             diffuse = 0.0
@@ -256,6 +282,41 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         cg = min(max(objs[o, COL_G] * f, 0.0), 1.0)
         cb = min(max(objs[o, COL_B] * f, 0.0), 1.0)
         return cr, cg, cb
+
+    @jit
+    def colour_bytes(objs, o, f):
+        return (to_byte(min(max(objs[o, COL_R] * f, 0.0), 1.0)), to_byte(min(max(objs[o, COL_G] * f, 0.0), 1.0)),
+                to_byte(min(max(objs[o, COL_B] * f, 0.0), 1.0)))
+
+    @jit
+    def shade_bytes(o, t, dx, dy, dz, cam, objs, kind, b, scene_start):
+        """The bytes of shade(...)'s colour, with the pow left out wherever they cannot depend on it.
+
+        Without shadow, f = f0 + ks s with f0 = ka + kd diffuse texture and 0 <= s = spec_cos^ns <= u
+        (power_bound), and every step from f to a byte is monotonic in f (rounded sums and products,
+        clamps, floor): where f0 and f0 + ks u give the same bytes, so does the true f. In shadow the
+        specular term is 0, and it is only tested where it could matter, as in shade().
+        """
+        px, py, pz, nx, ny, nz, diffuse, spec_cos, texture = lighting(o, t, dx, dy, dz, cam, objs, kind)
+        ks = objs[o, KS]
+        f0 = cam[KA] + objs[o, KD] * diffuse * texture
+        if diffuse > 0.0:
+            if occluded(px + _SHADOW_OFFSET * nx, py + _SHADOW_OFFSET * ny, pz + _SHADOW_OFFSET * nz, cam, objs, b,
+                        scene_start):
+                return colour_bytes(objs, o, cam[KA] + objs[o, KD] * 0.0 * texture + ks * 0.0)
+            u = power_bound(spec_cos, objs[o, NS])
+            if ks >= 0.0 and u < 1.0:
+                lo = colour_bytes(objs, o, f0)
+                if lo == colour_bytes(objs, o, f0 + ks * u):
+                    return lo
+            return colour_bytes(objs, o, f0 + ks * spec_cos ** objs[o, NS])
+        u = power_bound(spec_cos, objs[o, NS])
+        if diffuse == 0.0 and ks >= 0.0 and u < 1.0:  # in shadow or not, f lies in [f0, f0 + ks u]
+            lo = colour_bytes(objs, o, f0)
+            if lo == colour_bytes(objs, o, f0 + ks * u):
+                return lo
+        r, g, bl = shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start)
+        return to_byte(r), to_byte(g), to_byte(bl)
 
     @jit
     def sample_colour(o, t, fx, fy, width, height, cam, objs, bg_scale, kind, b, scene_start):
@@ -268,10 +329,6 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
             return g, g, g
         dx, dy, dz = ray_dir(fx, fy, width, height, cam)
         return shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start)
-
-    @jit
-    def to_byte(v):
-        return np.uint8(math.floor(v * 255.0 + 0.5))
 
     @jit
     def render_pixel(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
@@ -328,10 +385,10 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
                 fy = cy + pattern[0, 1]
                 dx, dy, dz = ray_dir(fx, fy, width, height, cam)
                 t = hit_from_eye(objs, first, dx, dy, dz, inverse_length(dx, dy, dz), cam)
-            r, g, bl = shade(first, t, dx, dy, dz, cam, objs, kind, b, scene_start)
-            image[b, py, px, 0] = to_byte(r)
-            image[b, py, px, 1] = to_byte(g)
-            image[b, py, px, 2] = to_byte(bl)
+            r, g, bl = shade_bytes(first, t, dx, dy, dz, cam, objs, kind, b, scene_start)
+            image[b, py, px, 0] = r
+            image[b, py, px, 1] = g
+            image[b, py, px, 2] = bl
             label[b, py, px] = np.uint8(objs[first, CLASS])
             instance[b, py, px] = np.uint16(objs[first, INSTANCE])
             return

@@ -34,8 +34,9 @@ _PERM, _GRAD_X, _GRAD_Y, _GRAD_Z = _perlin_tables()
 
 
 def build_noise(jit, sjit) -> SimpleNamespace:
-    """``perlin``, ``sparse_convolution`` and ``noise(kind, x, y, z)``; ``noise`` is compiled with
-    ``sjit`` (see :func:`fakeballoons.render.kernels.build`), the others with ``jit``."""
+    """``perlin``, ``perlin_z0``, ``sparse_convolution``, ``noise(kind, x, y, z)`` and ``noise_z0(kind,
+    x, y)`` (the slice z = 0); the two ``noise`` functions are compiled with ``sjit`` (see
+    :func:`fakeballoons.render.kernels.build`), the others with ``jit``."""
     perm = _PERM
     grad_x = _GRAD_X
     grad_y = _GRAD_Y
@@ -88,6 +89,30 @@ def build_noise(jit, sjit) -> SimpleNamespace:
                 + ux * (vy * (vz * n100 + uz * n101) + uy * (vz * n110 + uz * n111)))
 
     @jit
+    def perlin_z0(x, y):
+        """perlin(x, y, 0.0) without its four corners at z = 1, whose weight fade(0) is exactly 0: the
+        same value, but for the sign of a zero (which no picture can show: 0.5 n + 0.5 is 0.5 either
+        way). Backgrounds and the ground are such slices."""
+        fx0 = math.floor(x)
+        fy0 = math.floor(y)
+        ix = np.int64(fx0) % 289
+        iy = np.int64(fy0) % 289
+        fx = x - fx0
+        fy = y - fy0
+        pz0 = perm[0]
+        p00 = perm[iy + pz0]
+        p10 = perm[iy + 1 + pz0]
+        n000 = grad_dot(ix + p00, fx, fy, 0.0)
+        n010 = grad_dot(ix + p10, fx, fy - 1.0, 0.0)
+        n100 = grad_dot(ix + 1 + p00, fx - 1.0, fy, 0.0)
+        n110 = grad_dot(ix + 1 + p10, fx - 1.0, fy - 1.0, 0.0)
+        ux = fade(fx)
+        uy = fade(fy)
+        vx = 1.0 - ux
+        vy = 1.0 - uy
+        return vx * (vy * n000 + uy * n010) + ux * (vy * n100 + uy * n110)
+
+    @jit
     def sparse_convolution(x, y, z):
         bx = np.int64(math.floor(x - 0.5))
         by = np.int64(math.floor(y - 0.5))
@@ -131,4 +156,12 @@ def build_noise(jit, sjit) -> SimpleNamespace:
             return perlin(x, y, z)
         return sparse_convolution(x, y, z)
 
-    return SimpleNamespace(perlin=perlin, sparse_convolution=sparse_convolution, noise=noise)
+    @sjit
+    def noise_z0(kind, x, y):
+        """noise(kind, x, y, 0.0), with perlin_z0 for Perlin noise."""
+        if kind == 0:
+            return perlin_z0(x, y)
+        return sparse_convolution(x, y, 0.0)
+
+    return SimpleNamespace(perlin=perlin, perlin_z0=perlin_z0, sparse_convolution=sparse_convolution, noise=noise,
+                           noise_z0=noise_z0)
