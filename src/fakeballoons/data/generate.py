@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError, env_int
-from ..render import render, set_threads
 from ..scene import sample_scene
 from . import formats
 from .recipe import CHUNK_SIZE, Layout, Recipe
@@ -132,6 +131,8 @@ def produce_sample(layout: Layout, index: int, recorded: dict | None = None) -> 
     if data is not None:
         instance = formats.read_instance(paths["instance"]) if "instance" in paths else None
     else:
+        from ..render import render  # here, not at the top: with worker processes the parent never renders
+
         sample = render(scene, config)
         data = formats.encode_sample(sample, config, "jpeg" if recipe.format == "voc" else "png")
         formats.write_files_atomic([(paths[kind], data[kind]) for kind in paths])
@@ -194,6 +195,8 @@ _WORKER_LAYOUT: Layout | None = None
 
 def _init_worker(root: str, manifest: dict) -> None:
     global _WORKER_LAYOUT
+    from ..render import set_threads
+
     set_threads(1)  # one process per core; numba threads would oversubscribe
     _WORKER_LAYOUT = Layout(root, Recipe.from_manifest(manifest))
 
