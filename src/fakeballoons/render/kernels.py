@@ -353,13 +353,16 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         n_samples = pattern.shape[0]
         first = -2
         interior = True
-        for s in range(n_samples):
-            o, t = cast(cx + pattern[s, 0], cy + pattern[s, 1], width, height, cam, objs, tile_objs, lo, hi)
-            if s == 0:
-                first = o
-            elif o != first:
-                interior = False
-                break
+        if not general and lo == hi:  # no object near the tile (and no ground in this build): all sky
+            first = SKY
+        else:
+            for s in range(n_samples):
+                o, t = cast(cx + pattern[s, 0], cy + pattern[s, 1], width, height, cam, objs, tile_objs, lo, hi)
+                if s == 0:
+                    first = o
+                elif o != first:
+                    interior = False
+                    break
         if interior:
             if first < 0:
                 if first == GROUND_HIT:
