@@ -294,8 +294,9 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
 
         Without shadow, f = f0 + ks s with f0 = ka + kd diffuse texture and 0 <= s = spec_cos^ns <= u
         (power_bound), and every step from f to a byte is monotonic in f (rounded sums and products,
-        clamps, floor): where f0 and f0 + ks u give the same bytes, so does the true f. In shadow the
-        specular term is 0, and it is only tested where it could matter, as in shade().
+        clamps, floor): where f0 and f0 + ks u give the same bytes, so does the true f. Where diffuse > 0
+        the shadow test runs as in shade(); where it is 0, a shadow only drops the specular term, so
+        both outcomes lie in that interval and the (side-effect free) test is skipped with the pow.
         """
         px, py, pz, nx, ny, nz, diffuse, spec_cos, texture = lighting(o, t, dx, dy, dz, cam, objs, kind)
         ks = objs[o, KS]
