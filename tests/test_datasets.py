@@ -112,7 +112,7 @@ def test_coco_annotations_equal_pycocotools_encoding_each_mask():
     rng = np.random.default_rng(5)
     maps = [rng.integers(0, 4, (7, 9)).astype(np.uint16),  # runs of one pixel everywhere
             np.ones((5, 6), np.uint16),  # one instance covering the picture, first to last pixel
-            np.zeros((4, 4), np.uint16)]
+            np.zeros((4, 4), np.uint16), np.zeros((0, 5), np.uint16), np.full((1, 7), 3, np.uint16)]
     corner = np.zeros((6, 5), np.uint16)
     corner[0, 0] = 2
     corner[-1, -1] = 1  # an instance on the first pixel, another on the last

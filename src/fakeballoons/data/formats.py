@@ -151,6 +151,8 @@ def coco_annotations(instance: np.ndarray, classes: Sequence[int]) -> list[dict]
     # compressed: the same RLE as encoding one binary mask per instance, in a quarter of the time.
     h, w = instance.shape
     flat = np.ascontiguousarray(instance.T).reshape(-1)
+    if flat.size == 0:
+        return []
     edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     starts = np.concatenate(([0], edges))
     ends = np.append(edges, flat.size)
