@@ -295,29 +295,28 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         Without shadow, f = f0 + ks s with f0 = ka + kd diffuse texture and 0 <= s = spec_cos^ns <= u
         (power_bound), and every step from f to a byte is monotonic in f (rounded sums and products,
         clamps, floor): where f0 and f0 + ks u give the same bytes, so does the true f. Where diffuse > 0
-        the shadow test runs as in shade(); where it is 0, a shadow only drops the specular term, so
-        both outcomes lie in that interval and the (side-effect free) test is skipped with the pow.
+        the shadow test runs first, as in shade(); where it is 0, a shadow only drops the specular term,
+        so both outcomes lie in that interval and the (side-effect free) test is skipped with the pow.
+        Otherwise the colour is shade()'s, from the same lighting terms.
         """
         px, py, pz, nx, ny, nz, diffuse, spec_cos, texture = lighting(o, t, dx, dy, dz, cam, objs, kind)
         ks = objs[o, KS]
+        lit = diffuse > 0.0
+        if lit and occluded(px + _SHADOW_OFFSET * nx, py + _SHADOW_OFFSET * ny, pz + _SHADOW_OFFSET * nz, cam, objs,
+                            b, scene_start):
+            return colour_bytes(objs, o, cam[KA] + objs[o, KD] * 0.0 * texture + ks * 0.0)
         f0 = cam[KA] + objs[o, KD] * diffuse * texture
-        if diffuse > 0.0:
-            if occluded(px + _SHADOW_OFFSET * nx, py + _SHADOW_OFFSET * ny, pz + _SHADOW_OFFSET * nz, cam, objs, b,
-                        scene_start):
-                return colour_bytes(objs, o, cam[KA] + objs[o, KD] * 0.0 * texture + ks * 0.0)
+        if (lit or diffuse == 0.0) and ks >= 0.0:  # lit and not in shadow, or unlit: f lies in [f0, f0 + ks u]
             u = power_bound(spec_cos, objs[o, NS])
-            if ks >= 0.0 and u < 1.0:
+            if u < 1.0:
                 lo = colour_bytes(objs, o, f0)
                 if lo == colour_bytes(objs, o, f0 + ks * u):
                     return lo
-            return colour_bytes(objs, o, f0 + ks * spec_cos ** objs[o, NS])
-        u = power_bound(spec_cos, objs[o, NS])
-        if diffuse == 0.0 and ks >= 0.0 and u < 1.0:  # in shadow or not, f lies in [f0, f0 + ks u]
-            lo = colour_bytes(objs, o, f0)
-            if lo == colour_bytes(objs, o, f0 + ks * u):
-                return lo
-        r, g, bl = shade(o, t, dx, dy, dz, cam, objs, kind, b, scene_start)
-        return to_byte(r), to_byte(g), to_byte(bl)
+        specular = spec_cos ** objs[o, NS]
+        if not lit and specular > 0.0 and occluded(px + _SHADOW_OFFSET * nx, py + _SHADOW_OFFSET * ny,
+                                                   pz + _SHADOW_OFFSET * nz, cam, objs, b, scene_start):
+            return colour_bytes(objs, o, cam[KA] + objs[o, KD] * 0.0 * texture + ks * 0.0)
+        return colour_bytes(objs, o, f0 + ks * specular)
 
     @jit
     def sample_colour(o, t, fx, fy, width, height, cam, objs, bg_scale, kind, b, scene_start):
