@@ -10,7 +10,8 @@ the architecture and scene issues changed any code, with:
     python -c "from tests.test_golden_datasets import record; record()"
 
 Every scene preset's rendered maps are pinned too (``tests/golden/render-presets.json``, recorded
-at commit 169a05b with the kernels of that commit, before the shading shortcuts of the next one).
+at commit 169a05b with the kernels of that commit, before the shading shortcuts of the next one),
+with ``python -c "from tests.test_golden_datasets import record_presets; record_presets()"``.
 """
 
 import hashlib
@@ -72,6 +73,10 @@ def _preset_digests() -> dict[str, str]:
             out[f"{name}/{noise}"] = hashlib.sha256(batch.image.tobytes() + batch.label.tobytes()
                                                     + batch.instance.tobytes()).hexdigest()
     return out
+
+
+def record_presets() -> None:
+    (GOLDEN / "render-presets.json").write_text(json.dumps(_preset_digests(), indent=1, sort_keys=True) + "\n")
 
 
 @pytest.mark.slow

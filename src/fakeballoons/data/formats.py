@@ -163,8 +163,9 @@ def coco_annotations(instance: np.ndarray, classes: Sequence[int]) -> list[dict]
         return []
     uncompressed = []
     for inst in ids.tolist():
-        s = starts[values == inst]
-        e = ends[values == inst]
+        mine = values == inst
+        s = starts[mine]
+        e = ends[mine]
         n = len(s)
         counts = np.empty(2 * n + int(e[-1] < flat.size), dtype=np.int64)
         counts[0] = s[0]
