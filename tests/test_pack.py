@@ -206,3 +206,60 @@ def test_bad_sampling_processes_are_refused(small_config, workers, ahead):
 
     with pytest.raises(UserError, match="workers|ahead"):
         next(render_sampled_batches(small_config, 0, [range(2)], workers=workers, ahead=ahead))
+
+
+def _render_lists(packed):
+    """The report kernel's pictures from ``packed``'s tile lists as they are (render_packed refines them)."""
+    from fakeballoons.render import kernels
+
+    b, h, w = packed.batch, packed.height, packed.width
+    out = (np.empty((b, h, w, 3), np.uint8), np.empty((b, h, w), np.uint8), np.empty((b, h, w), np.uint16))
+    kernels.render_cpu(*packed.kernel_args(), *out)
+    return out
+
+
+def _odd_scenes():
+    """Objects that cover the whole view, hold the eye, sit behind it, cross its plane, are discs
+    (a zero semi-axis), are tiny, or overlap exactly."""
+    from fakeballoons.scene import SceneObject
+
+    def obj(scale, x, y, z, elongation=0.5, class_id=1):
+        return SceneObject(class_id, 40.0 * class_id, elongation, 10.0, scale, x, y, z, 0.5, 0.25, 20.0)
+
+    return [Scene(3.0, (obj(5.0, 0, 0, 0),)),  # the eye (0, 0, 2) inside
+            Scene(3.0, (obj(1.9, 0, 0, 0), obj(0.3, 0.2, 0.1, 1.2, class_id=2))),  # fills the view, one in front
+            Scene(3.0, (obj(0.5, 0, 0, 3.0), obj(1.0, 0.5, 0, 2.0, class_id=2))),  # behind the eye, through its plane
+            Scene(3.0, (obj(0.8, 0, 0, 0, elongation=0.0), obj(0.8, 0.3, 0, 0, elongation=1.0, class_id=2))),
+            Scene(3.0, (obj(0.004, 0.1, 0.1, 0), obj(0.6, -0.5, 0.4, -1.0, class_id=2),
+                        obj(0.6, -0.5, 0.4, -1.0, class_id=3)))]
+
+
+@pytest.mark.parametrize("size, samples, ignore", [((64, 96), 4, True), ((17, 5), 8, False), ((80, 48), 16, True)])
+def test_refined_tile_lists_render_the_pixels_of_the_full_lists(size, samples, ignore):
+    from fakeballoons.config import AntialiasConfig
+    from fakeballoons.render.pack import refine_tiles
+
+    config = SceneConfig(height=size[0], width=size[1], antialias=AntialiasConfig(samples=samples, ignore_edges=ignore))
+    scenes = [sample_scene(config, 8, i) for i in range(30)] + _odd_scenes() + [Scene(1.0, ()), single_object_scene()]
+    packed = pack(scenes, config)
+    refined = refine_tiles(packed)
+    for got, want in zip(_render_lists(refined), _render_lists(packed)):
+        np.testing.assert_array_equal(got, want)
+    # The refinement does something: objects left out of tiles, and tiles settled to one object.
+    assert len(refined.tile_objs) < len(packed.tile_objs)
+    assert (refined.tile_objs < 0).sum() > 0
+    for t in np.flatnonzero(np.diff(refined.tile_start) == 1):  # a settled object is one of the tile's own
+        o = refined.tile_objs[refined.tile_start[t]]
+        if o < 0:
+            assert -o - 1 in packed.tile_objs[packed.tile_start[t]:packed.tile_start[t + 1]]
+
+
+def test_refining_leaves_the_general_kernels_lists_and_empty_batches_alone():
+    from fakeballoons.config import load_scene
+    from fakeballoons.render.pack import refine_tiles
+
+    config = load_scene("shapes").replace(height=32, width=48)
+    packed = pack_sampled(config, 1, range(3))
+    assert packed.general and refine_tiles(packed) is packed
+    empty = pack([Scene(1.0, ())], SceneConfig(height=16, width=16))
+    assert refine_tiles(empty) is empty

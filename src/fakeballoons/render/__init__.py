@@ -26,7 +26,7 @@ from . import (
     kernels,
 )
 from .fields import NOISE_KINDS
-from .pack import Packed, pack, pack_sampled, pack_scene_tables, sampled_tables
+from .pack import Packed, pack, pack_sampled, pack_scene_tables, refine_tiles, sampled_tables
 
 __all__ = ["Batch", "Sample", "kernel_noise", "render", "render_batch", "render_sampled", "render_sampled_batches"]
 
@@ -154,6 +154,7 @@ def render_packed(packed: Packed, device: str = "cpu") -> Batch:
         label = np.empty((b, h, w), dtype=np.uint8)
         instance = np.empty((b, h, w), dtype=np.uint16)
         if b:
+            packed = refine_tiles(packed)  # the report's kernel then skips casts whose outcome is certain
             kernel = kernels.render_cpu_general if packed.general else kernels.render_cpu
             what = "general render" if packed.general else "render"
             _first_call(kernel, what, *packed.kernel_args(), image, label, instance)

@@ -12,7 +12,9 @@ Data layout (built by :mod:`fakeballoons.render.pack`):
 - ``cam``: float64 (CAM_SIZE,) camera basis, screen scales, light and ambient.
 - ``objs``: float64 (n_objects, OBJ_FIELDS), one row per object of every scene in the batch.
 - ``tile_start`` int64 (B * n_tiles + 1), ``tile_objs`` int64: for each screen tile of
-  each scene, the objects whose projected bounding box touches it (CSR).
+  each scene, the objects whose projected bounding box touches it (CSR). For the report's build
+  (``general=False``), ``pack.refine_tiles`` leaves out the objects that no sample ray of the tile
+  can hit, and a tile that every sample ray sees one object through lists only ``-(o + 1)``.
 - ``pattern``: float64 (S, 2) coverage sample offsets from the pixel centre, in pixels.
 - ``scene_start`` int64 (B + 1): the rows of scene b are ``scene_start[b]:scene_start[b + 1]``
   (shadow rays test every object of their scene).
@@ -355,6 +357,8 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         interior = True
         if not general and lo == hi:  # no object near the tile (and no ground in this build): all sky
             first = SKY
+        elif not general and tile_objs[lo] < 0:  # every sample of the tile hits one object (pack.refine_tiles)
+            first = -tile_objs[lo] - 1
         else:
             for s in range(n_samples):
                 o, t = cast(cx + pattern[s, 0], cy + pattern[s, 1], width, height, cam, objs, tile_objs, lo, hi)

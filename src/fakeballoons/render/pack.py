@@ -9,6 +9,7 @@ objects that can cover it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -259,6 +260,154 @@ def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile, order):
                     tile_objs[fill[t]] = o
                     fill[t] += 1
     return tile_start, tile_objs
+
+
+#: Relative margin of refine_tiles' tests, far above the kernels' rounding (about 1e-15 of the
+#: same scale) and far below any discriminant that decides a pixel in practice.
+_REFINE_MARGIN = 1e-8
+
+
+def refine_tiles(packed: Packed) -> Packed:
+    """``packed`` with the report kernel's tile lists refined: what casting would find anyway is
+    settled here, once per tile (the CPU renderer does it; the GPU's host feeds thousands of scenes a
+    second and does not, and its kernel reads both forms alike).
+
+    Every sample position of a tile (its pixel centres plus the pattern's offsets) lies in one
+    rectangle. Over it, an axis-aligned ellipsoid's ray discriminant is a quadratic in the position
+    and its ray's ``half_b`` is linear, so their extremes over the rectangle are exact to find.
+    An object whose discriminant is below zero by a margin everywhere there (far beyond rounding)
+    misses every sample ray, and leaves the tile's list; a tile left with no object is all sky,
+    as before. A tile left with one object that every sample ray hits in front of the eye (the
+    discriminant above the margin, ``half_b`` below it, the eye outside it, the rectangle inside its
+    box) holds it as ``-(o + 1)``: each of its pixels is interior to ``o``, which the kernel takes
+    without casting the samples. Both give the pixels the kernel computes from the full lists. The
+    general kernel's lists are returned as they are.
+    """
+    if packed.general or packed.tile_objs.shape[0] == 0:
+        return packed
+    offsets_x = np.append(packed.pattern[:, 0], 0.0)
+    offsets_y = np.append(packed.pattern[:, 1], 0.0)
+    tile_start, tile_objs = _refine_tiles(
+        packed.tile_start, packed.tile_objs, packed.cam, packed.objs, packed.tiles_x, packed.tiles_per_scene,
+        packed.height, packed.width, TILE_SIZE, float(offsets_x.min()), float(offsets_x.max()),
+        float(offsets_y.min()), float(offsets_y.max()))
+    return dataclasses.replace(packed, tile_start=tile_start, tile_objs=tile_objs)
+
+
+@numba.njit(cache=True)
+def _quadratic(q0, q1, q2, q3, q4, q5, x, y):
+    return q0 * x * x + 2.0 * q1 * x * y + q2 * y * y + 2.0 * q3 * x + 2.0 * q4 * y + q5
+
+
+@numba.njit(cache=True)
+def _quadratic_range(q0, q1, q2, q3, q4, q5, xa, xb, ya, yb):
+    """Minimum and maximum of the quadratic ``_quadratic(q..., x, y)`` over [xa, xb] x [ya, yb]: at a
+    corner, at a stationary point of an edge or at the stationary point inside."""
+    lo = math.inf
+    hi = -math.inf
+    for x in (xa, xb):
+        for y in (ya, yb):
+            v = _quadratic(q0, q1, q2, q3, q4, q5, x, y)
+            lo = min(lo, v)
+            hi = max(hi, v)
+        if q2 != 0.0:  # along x = const: stationary where q2 y + q1 x + q4 = 0
+            y = -(q1 * x + q4) / q2
+            if ya < y < yb:
+                v = _quadratic(q0, q1, q2, q3, q4, q5, x, y)
+                lo = min(lo, v)
+                hi = max(hi, v)
+    for y in (ya, yb):
+        if q0 != 0.0:
+            x = -(q1 * y + q3) / q0
+            if xa < x < xb:
+                v = _quadratic(q0, q1, q2, q3, q4, q5, x, y)
+                lo = min(lo, v)
+                hi = max(hi, v)
+    det = q0 * q2 - q1 * q1
+    if det != 0.0:
+        x = (q1 * q4 - q2 * q3) / det
+        y = (q1 * q3 - q0 * q4) / det
+        if xa < x < xb and ya < y < yb:
+            v = _quadratic(q0, q1, q2, q3, q4, q5, x, y)
+            lo = min(lo, v)
+            hi = max(hi, v)
+    return lo, hi
+
+
+@numba.njit(cache=True)
+def _verdict(cam, objs, o, fx0, fx1, fy0, fy1, width, height):
+    """0: no sample ray in [fx0, fx1] x [fy0, fy1] (continuous pixel positions) hits object o; 1: every
+    one hits it, in front of the eye; 2: either may happen (or a value is not finite)."""
+    if fx1 < objs[o, K.BBX0] or fx0 > objs[o, K.BBX1] or fy1 < objs[o, K.BBY0] or fy0 > objs[o, K.BBY1]:
+        return 0  # the kernel's box test turns every sample away
+    # Normalised screen coordinates, as ray_dir computes them (rounding is monotonic, so every sample's
+    # lie in these ranges); the ray is d = FWD + xn RIGHT + yn UP, in unit-sphere space e = d / axes =
+    # e0 + xn e1 + yn e2, and the discriminant half_b^2 - a OC = e^T (O O^T - OC I) e.
+    xa = (2.0 * fx0 / width - 1.0) * cam[K.SX]
+    xb = (2.0 * fx1 / width - 1.0) * cam[K.SX]
+    ya = (1.0 - 2.0 * fy1 / height) * cam[K.SY]
+    yb = (1.0 - 2.0 * fy0 / height) * cam[K.SY]
+    iax, iay, iaz = objs[o, K.IAX], objs[o, K.IAY], objs[o, K.IAZ]
+    e0x, e0y, e0z = cam[K.FWD] * iax, cam[K.FWD + 1] * iay, cam[K.FWD + 2] * iaz
+    e1x, e1y, e1z = cam[K.RIGHT] * iax, cam[K.RIGHT + 1] * iay, cam[K.RIGHT + 2] * iaz
+    e2x, e2y, e2z = cam[K.UP] * iax, cam[K.UP + 1] * iay, cam[K.UP + 2] * iaz
+    ox, oy, oz, oc = objs[o, K.OX], objs[o, K.OY], objs[o, K.OZ], objs[o, K.OC]
+    b0 = ox * e0x + oy * e0y + oz * e0z  # O . e_i
+    b1 = ox * e1x + oy * e1y + oz * e1z
+    b2 = ox * e2x + oy * e2y + oz * e2z
+    q0 = b1 * b1 - oc * (e1x * e1x + e1y * e1y + e1z * e1z)
+    q1 = b1 * b2 - oc * (e1x * e2x + e1y * e2y + e1z * e2z)
+    q2 = b2 * b2 - oc * (e2x * e2x + e2y * e2y + e2z * e2z)
+    q3 = b1 * b0 - oc * (e1x * e0x + e1y * e0y + e1z * e0z)
+    q4 = b2 * b0 - oc * (e2x * e0x + e2y * e0y + e2z * e0z)
+    q5 = b0 * b0 - oc * (e0x * e0x + e0y * e0y + e0z * e0z)
+    lo, hi = _quadratic_range(q0, q1, q2, q3, q4, q5, xa, xb, ya, yb)
+    reach = 1.0 + max(abs(xa), abs(xb)) + max(abs(ya), abs(yb))  # |d| <= this: FWD, RIGHT, UP are unit
+    e_max = max(abs(iax), abs(iay), abs(iaz)) * reach  # |e| <= this
+    o2 = ox * ox + oy * oy + oz * oz
+    margin = _REFINE_MARGIN * (o2 + abs(oc)) * e_max * e_max
+    half_b_max = b0 + max(xa * b1, xb * b1) + max(ya * b2, yb * b2)  # half_b = O . e is linear
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(margin) and math.isfinite(half_b_max)):
+        return 2
+    if hi < -margin:
+        return 0
+    inside_box = (fx0 >= objs[o, K.BBX0] and fx1 <= objs[o, K.BBX1] and fy0 >= objs[o, K.BBY0]
+                  and fy1 <= objs[o, K.BBY1])
+    if (lo > margin and inside_box and oc > _REFINE_MARGIN * o2
+            and half_b_max < -_REFINE_MARGIN * math.sqrt(o2) * e_max):
+        return 1
+    return 2
+
+
+@numba.njit(cache=True)
+def _refine_tiles(tile_start, tile_objs, cam, objs, tiles_x, per_scene, height, width, tile, dx0, dx1, dy0, dy1):
+    n_tiles = tile_start.shape[0] - 1
+    start = np.zeros(n_tiles + 1, dtype=np.int64)
+    out = np.empty(tile_objs.shape[0], dtype=np.int64)
+    k = 0
+    for t in range(n_tiles):
+        start[t] = k
+        local = t % per_scene
+        ty = local // tiles_x
+        tx = local - ty * tiles_x
+        fx0 = tx * tile + 0.5 + dx0
+        fx1 = min((tx + 1) * tile, width) - 0.5 + dx1
+        fy0 = ty * tile + 0.5 + dy0
+        fy1 = min((ty + 1) * tile, height) - 0.5 + dy1
+        full = -1
+        for j in range(tile_start[t], tile_start[t + 1]):
+            o = tile_objs[j]
+            v = _verdict(cam, objs, o, fx0, fx1, fy0, fy1, width, height)
+            if v == 0:
+                continue
+            out[k] = o
+            k += 1
+            if v == 1:
+                full = o
+        if k - start[t] == 1 and full >= 0:
+            out[k - 1] = -(full + 1)
+    start[n_tiles] = k
+    return start, out[:k].copy()
 
 
 def pack(scenes: Sequence[Scene], config: SceneConfig, general: bool | None = None) -> Packed:
