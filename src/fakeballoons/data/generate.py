@@ -2,7 +2,7 @@
 
 ``generate(out, recipe, workers=..., shard=(i, n))`` writes the layout of the README's "Dataset layout".
 Work is cut into chunks of consecutive indices (:mod:`.recipe`); shard i of n takes the chunks
-c with c % n == i, and worker processes take chunks from a queue. Every file is written under a
+c with c % n == i, and worker processes take parts of chunks from a queue. Every file is written under a
 temporary name and renamed, and a chunk's record file is written only after all its samples, so
 a run killed at any moment is completed by running the same command again, and the result is
 byte-identical to an uninterrupted run. Whichever run completes the last chunk assembles
@@ -179,14 +179,24 @@ def _recorded(layout: Layout, chunk: int) -> dict[int, dict]:
         return {}
 
 
+def produce_part(layout: Layout, chunk: int, indices: range) -> list[bytes]:
+    """Produce samples ``indices`` of a chunk and make their files durable; their record lines."""
+    recorded = _recorded(layout, chunk)
+    lines = [formats.json_bytes(produce_sample(layout, i, recorded.get(i))) + b"\n" for i in indices]
+    formats.sync_paths(p for i in indices for p in layout.sample_files(i).values())
+    return lines
+
+
+def write_record(layout: Layout, chunk: int, lines: list[bytes]) -> None:
+    """Write a chunk's record file (durably): after all its samples' files are durable."""
+    formats.write_atomic(layout.part(chunk), b"".join(lines), durable=True)
+
+
 def run_chunk(layout: Layout, chunk: int) -> int:
     """Produce every sample of a chunk, make its files durable, then write its record file (also
     durably). Returns the sample count."""
-    recorded = _recorded(layout, chunk)
-    indices = layout.recipe.chunk_range(chunk)
-    lines = [formats.json_bytes(produce_sample(layout, i, recorded.get(i))) + b"\n" for i in indices]
-    formats.sync_paths(p for i in indices for p in layout.sample_files(i).values())
-    formats.write_atomic(layout.part(chunk), b"".join(lines), durable=True)
+    lines = produce_part(layout, chunk, layout.recipe.chunk_range(chunk))
+    write_record(layout, chunk, lines)
     return len(lines)
 
 
@@ -201,9 +211,14 @@ def _init_worker(root: str, manifest: dict) -> None:
     _WORKER_LAYOUT = Layout(root, Recipe.from_manifest(manifest))
 
 
-def _worker_chunk(chunk: int) -> int:
+def _worker_part(chunk: int, start: int, stop: int) -> list[bytes]:
     assert _WORKER_LAYOUT is not None
-    return run_chunk(_WORKER_LAYOUT, chunk)
+    return produce_part(_WORKER_LAYOUT, chunk, range(start, stop))
+
+
+#: Samples per task handed to a worker process: a chunk is cut into parts so that the processes end
+#: together (chunks alone would leave one idle while another renders the last whole chunk).
+PART_SIZE = 8
 
 
 # ----------------------------------------------------------------------------- driver
@@ -270,25 +285,41 @@ def _complete_dataset(out: str | Path, recipe: Recipe) -> bool:
 
 
 def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator[int]:
-    """Run ``chunks`` (taken from the iterator only as workers need them), yielding sample counts."""
+    """Run ``chunks`` (taken from the iterator only as workers need them), yielding sample counts.
+
+    With worker processes the tasks are parts of chunks (:data:`PART_SIZE` samples); this process
+    writes a chunk's record once all its parts are back, their files durable."""
     if workers == 1:
         for c in chunks:
             yield run_chunk(layout, c)
         return
-    start = list(itertools.islice(chunks, workers))  # no more processes than chunks to run
+    recipe = layout.recipe
+    parts = ((c, lo, min(lo + PART_SIZE, recipe.chunk_range(c).stop))
+             for c in chunks for lo in range(recipe.chunk_range(c).start, recipe.chunk_range(c).stop, PART_SIZE))
+    start = list(itertools.islice(parts, workers))  # no more processes than parts to run
     if not start:
         return
-    chunks = itertools.chain(start, chunks)
+    parts = itertools.chain(start, parts)
     ctx = multiprocessing.get_context("spawn")  # numba's thread pool is not fork-safe
     with ctx.Pool(len(start), initializer=_init_worker,
-                  initargs=(str(layout.root), layout.recipe.to_manifest())) as pool:
-        waiting = collections.deque()
-        for c in chunks:  # a few chunks queued per worker, never the whole list
-            waiting.append(pool.apply_async(_worker_chunk, (c,)))
-            if len(waiting) >= 2 * workers:
-                yield waiting.popleft().get()
+                  initargs=(str(layout.root), recipe.to_manifest())) as pool:
+        waiting: collections.deque = collections.deque()
+        lines: dict[int, list[bytes]] = {}  # record lines of the chunks under way, in index order
+
+        def collect():
+            c, stop, result = waiting.popleft()
+            part = result.get()
+            lines.setdefault(c, []).extend(part)
+            if stop == recipe.chunk_range(c).stop:  # parts come back in order: the chunk is complete
+                write_record(layout, c, lines.pop(c))
+            return len(part)
+
+        for c, lo, hi in parts:  # a few parts queued per worker, never the whole list
+            waiting.append((c, hi, pool.apply_async(_worker_part, (c, lo, hi))))
+            if len(waiting) >= 3 * workers:
+                yield collect()
         while waiting:
-            yield waiting.popleft().get()
+            yield collect()
 
 
 # ----------------------------------------------------------------------------- finalize
