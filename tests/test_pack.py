@@ -11,7 +11,7 @@ from fakeballoons import ClassPrior, Scene, SceneConfig, sample_scene, single_ob
 from fakeballoons.config import hsl_colour
 from fakeballoons.render import fields as K
 from fakeballoons.render import render_batch, render_sampled
-from fakeballoons.render.pack import TILE_SIZE, bin_tiles, hsl_colours, pack, pack_sampled
+from fakeballoons.render.pack import CPU_TILE_SIZE, TILE_SIZE, bin_tiles, hsl_colours, pack, pack_sampled
 from fakeballoons.scene import OBJECT_FIELDS, sample_scene_table
 
 WEIGHTED = SceneConfig(classes=(ClassPrior("a", 10, 0.3, 20, weight=0.2), ClassPrior("b", 100, 0.6, 5, weight=3.0),
@@ -194,8 +194,9 @@ def test_batches_sampled_in_worker_processes_are_the_same_batches_in_order(small
     first = next(stream)
     stream.close()
     np.testing.assert_array_equal(first.image, render_sampled(small_config, 3, range(2)).image)
-    for child in multiprocessing.active_children():
-        child.join(timeout=60)
+    for _ in range(10):  # a process the pool started as the stream closed may appear after a listing
+        for child in multiprocessing.active_children():
+            child.join(timeout=60)
     assert multiprocessing.active_children() == []
 
 
@@ -242,13 +243,17 @@ def test_refined_tile_lists_render_the_pixels_of_the_full_lists(size, samples, i
     config = SceneConfig(height=size[0], width=size[1], antialias=AntialiasConfig(samples=samples, ignore_edges=ignore))
     scenes = [sample_scene(config, 8, i) for i in range(30)] + _odd_scenes() + [Scene(1.0, ()), single_object_scene()]
     packed = pack(scenes, config)
-    refined = refine_tiles(packed)
-    for got, want in zip(_render_lists(refined), _render_lists(packed)):
-        np.testing.assert_array_equal(got, want)
-    # The refinement does something: objects left out of tiles, and tiles settled to one object.
+    want = _render_lists(packed)
+    for tile in (TILE_SIZE, CPU_TILE_SIZE, 4):  # as binned, and binned again (what render_packed does)
+        refined = refine_tiles(packed, tile)
+        assert refined.tile_size == tile and (refined.tiles_x, refined.tiles_per_scene) != (0, 0)
+        for got, expected in zip(_render_lists(refined), want):
+            np.testing.assert_array_equal(got, expected)
+        assert (refined.tile_objs < 0).sum() > 0  # tiles settled to one object
+    # At the same tile size: objects left out of tiles, and a settled object is one of the tile's own.
+    refined = refine_tiles(packed, TILE_SIZE)
     assert len(refined.tile_objs) < len(packed.tile_objs)
-    assert (refined.tile_objs < 0).sum() > 0
-    for t in np.flatnonzero(np.diff(refined.tile_start) == 1):  # a settled object is one of the tile's own
+    for t in np.flatnonzero(np.diff(refined.tile_start) == 1):
         o = refined.tile_objs[refined.tile_start[t]]
         if o < 0:
             assert -o - 1 in packed.tile_objs[packed.tile_start[t]:packed.tile_start[t + 1]]

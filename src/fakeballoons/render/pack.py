@@ -4,7 +4,7 @@ Everything per object is computed here once, vectorised over the whole batch:
 the ray origin in unit-sphere space, the colour, and the exact screen-space
 bounding box of each ellipsoid's projection (from its tangent planes through the
 eye), which bins objects into 16x16-pixel tiles so a pixel tests only the few
-objects that can cover it.
+objects that can cover it (the CPU renderer bins them again into 8x8 tiles, refine_tiles).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from ..scene import OBJECT_FIELDS, Scene, sample_scene_table
 from . import fields as K
 
 TILE_SIZE = 16
+#: The CPU renderer's tiles (refine_tiles bins the report kernel's objects again at this size): finer
+#: tiles settle more pixels without casting, and a CPU host packs one scene at a time.
+CPU_TILE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Packed:
     ignore_index: int
     scene_start: np.ndarray  # (B + 1,) int64: the rows of scene b are scene_start[b]:scene_start[b + 1]
     general: bool  # render with the general kernel (shapes, rotations, textures, ground, shadows)
+    tile_size: int = TILE_SIZE  # pixels a side of a screen tile
 
     @property
     def batch(self) -> int:
@@ -58,7 +62,7 @@ class Packed:
 
     def kernel_args(self) -> tuple:
         """Arguments of ``render_cpu`` / the CUDA kernel, before the output arrays."""
-        return (self.height, self.width, TILE_SIZE, self.tiles_x, self.tiles_per_scene, self.cam,
+        return (self.height, self.width, self.tile_size, self.tiles_x, self.tiles_per_scene, self.cam,
                 self.objs, self.tile_start, self.tile_objs, self.bg_scales, self.kind, self.pattern,
                 self.ignore_edges, self.ignore_index, self.scene_start)
 
@@ -210,16 +214,17 @@ def _pack_general(objs: np.ndarray, col: dict[str, np.ndarray], config: SceneCon
     objs[:, K.NEAR] = np.sqrt(objs[:, K.W2]) - objs[:, K.RADIUS]
 
 
-def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, width: int, by_depth: bool = False):
+def bin_tiles(objs: np.ndarray, owner: np.ndarray, batch: int, height: int, width: int, by_depth: bool = False,
+              tile: int = TILE_SIZE):
     """CSR lists of the objects whose bounding box touches each tile, per scene, in object order, or
     (``by_depth``, for the general kernel, which stops a ray's search at the first object whose NEAR
     is beyond its nearest hit so far) in order of NEAR, ties in object order."""
-    tiles_x = -(-width // TILE_SIZE)
-    tiles_y = -(-height // TILE_SIZE)
+    tiles_x = -(-width // tile)
+    tiles_y = -(-height // tile)
     per_scene = tiles_x * tiles_y
     order = (np.argsort(objs[:, K.NEAR], kind="stable") if by_depth else np.arange(len(objs))).astype(np.int64)
     tile_start, tile_objs = _bin_tiles(np.ascontiguousarray(objs[:, K.BBX0:K.BBY1 + 1]), owner, batch,
-                                       height, width, tiles_x, tiles_y, TILE_SIZE, order)
+                                       height, width, tiles_x, tiles_y, tile, order)
     return tiles_x, per_scene, tile_start, tile_objs
 
 
@@ -267,10 +272,10 @@ def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile, order):
 _REFINE_MARGIN = 1e-8
 
 
-def refine_tiles(packed: Packed) -> Packed:
-    """``packed`` with the report kernel's tile lists refined: what casting would find anyway is
-    settled here, once per tile (the CPU renderer does it; the GPU's host feeds thousands of scenes a
-    second and does not, and its kernel reads both forms alike).
+def refine_tiles(packed: Packed, tile: int = CPU_TILE_SIZE) -> Packed:
+    """``packed`` with the report kernel's tile lists binned again at ``tile`` pixels and refined: what
+    casting would find anyway is settled here, once per tile (the CPU renderer does it; the GPU's
+    host feeds thousands of scenes a second and does not, and its kernel reads both forms alike).
 
     Every sample position of a tile (its pixel centres plus the pattern's offsets) lies in one
     rectangle. Over it, an axis-aligned ellipsoid's ray discriminant is a quadratic in the position
@@ -285,13 +290,19 @@ def refine_tiles(packed: Packed) -> Packed:
     """
     if packed.general or packed.tile_objs.shape[0] == 0:
         return packed
+    tiles_x, per_scene = packed.tiles_x, packed.tiles_per_scene
+    tile_start, tile_objs = packed.tile_start, packed.tile_objs
+    if tile != packed.tile_size:
+        owner = np.repeat(np.arange(packed.batch, dtype=np.int64), np.diff(packed.scene_start))
+        tiles_x, per_scene, tile_start, tile_objs = bin_tiles(packed.objs, owner, packed.batch, packed.height,
+                                                              packed.width, tile=tile)
     offsets_x = np.append(packed.pattern[:, 0], 0.0)
     offsets_y = np.append(packed.pattern[:, 1], 0.0)
     tile_start, tile_objs = _refine_tiles(
-        packed.tile_start, packed.tile_objs, packed.cam, packed.objs, packed.tiles_x, packed.tiles_per_scene,
-        packed.height, packed.width, TILE_SIZE, float(offsets_x.min()), float(offsets_x.max()),
-        float(offsets_y.min()), float(offsets_y.max()))
-    return dataclasses.replace(packed, tile_start=tile_start, tile_objs=tile_objs)
+        tile_start, tile_objs, packed.cam, packed.objs, tiles_x, per_scene, packed.height, packed.width, tile,
+        float(offsets_x.min()), float(offsets_x.max()), float(offsets_y.min()), float(offsets_y.max()))
+    return dataclasses.replace(packed, tile_start=tile_start, tile_objs=tile_objs, tiles_x=tiles_x,
+                               tiles_per_scene=per_scene, tile_size=tile)
 
 
 @numba.njit(cache=True)
