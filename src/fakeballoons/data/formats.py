@@ -15,11 +15,11 @@ so a killed process never leaves a half-written file under a real name (and the 
 dead processes can be recognised and removed). Files from outside (manifests, configs,
 checkpoints) are untrusted: the readers turn every way they can be wrong into one UserError line.
 
-Encoding is deterministic: the same array always gives the same bytes. RGB and 16-bit PNGs are
-written by imagecodecs (libpng with zlib-ng) at compression level 1 with the "up" row filter:
-measured on 512x512 scenes, 6.5 ms and 224 KB per image against 19 ms and 232 KB for Pillow at
-level 1 (54 ms, 189 KB at Pillow's default level 6). Palette PNGs, which imagecodecs does not
-write, go through Pillow.
+Encoding is deterministic: the same array always gives the same bytes (for one version of
+libdeflate). RGB and 16-bit PNGs are written here: the "up" row filter, then libdeflate (through
+imagecodecs) at level 1 into one IDAT chunk. On default 512x512 scenes that takes 2.4 times less
+time than libpng with zlib at the same level and filter, and the files are 7% smaller (see the
+measurements page of the development docs). Palette PNGs go through Pillow.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import hashlib
 import io
 import json
 import os
+import struct
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,9 +78,31 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_FILTER_UP = 2  # PNG's "up" row filter: each byte minus the byte above it
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
 def _fast_png(array: np.ndarray) -> bytes:
-    return bytes(imagecodecs.png_encode(np.ascontiguousarray(array), level=PNG_COMPRESS_LEVEL,
-                                        filter=imagecodecs.PNG.FILTER.UP))
+    """An (H, W, 3) uint8 array as an RGB PNG, or an (H, W) uint16 array as a 16-bit greyscale PNG:
+    every row "up"-filtered, the whole compressed by libdeflate (through imagecodecs) at level 1 into
+    one IDAT chunk."""
+    height, width = array.shape[:2]
+    if array.dtype == np.uint16:
+        colour, rows = 0, array.astype(">u2").view(np.uint8).reshape(height, 2 * width)
+    else:
+        colour, rows = 2, np.ascontiguousarray(array).reshape(height, 3 * width)
+    filtered = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = _FILTER_UP
+    filtered[:1, 1:] = rows[:1]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8: modulo 256, as PNG's filters are
+    header = struct.pack(">IIBBBBB", width, height, 16 if colour == 0 else 8, colour, 0, 0, 0)
+    idat = bytes(imagecodecs.deflate_encode(filtered, level=PNG_COMPRESS_LEVEL))  # a zlib stream
+    return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", idat),
+                     _png_chunk(b"IEND", b"")))
 
 
 def _check_image(image: np.ndarray) -> None:
