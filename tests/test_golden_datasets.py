@@ -5,10 +5,10 @@ every file (images, labels, instance maps, scenes.jsonl, dataset.json, split lis
 must equal the digests recorded in ``tests/golden/generate-64-{noise}.json``. The package version
 is part of a recipe (it is written into dataset.json and the COCO info), so it is fixed here at
 the version the digests were recorded with. The digests were first recorded at commit 3b302de,
-before the architecture and scene issues changed any code, and recorded again when the RGB and
-16-bit PNGs moved from libpng to the package's own writer (libdeflate), after a check that all 900
-image, label and instance files of 300 default pairs decode to the same pixels as before (labels and
-COCO files kept their bytes), with:
+before the architecture and scene issues changed any code, and recorded again when the RGB
+images moved from libpng to the package's own writer (libdeflate), after a check that all 300 images
+of 300 default pairs decode to the same pixels as before (labels, instance maps and COCO files kept
+their bytes; the chunk records and scenes.jsonl hold the images' new digests), with:
 
     python -c "from tests.test_golden_datasets import record; record()"
 
