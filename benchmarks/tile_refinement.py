@@ -8,16 +8,14 @@ import time
 import numpy as np
 
 from fakeballoons import SceneConfig, sample_scene
-from fakeballoons.render import kernels, set_threads
+from fakeballoons.render import render_tile_lists, set_threads
 
 P = importlib.import_module("fakeballoons.render.pack")  # the module; fakeballoons.render.pack is a function
 
 
 def render_lists(packed):
-    b, h, w = packed.batch, packed.height, packed.width
-    out = (np.empty((b, h, w, 3), np.uint8), np.empty((b, h, w), np.uint8), np.empty((b, h, w), np.uint16))
-    kernels.render_cpu(*packed.kernel_args(), *out)
-    return out
+    batch = render_tile_lists(packed)
+    return batch.image, batch.label, batch.instance
 
 
 def main():

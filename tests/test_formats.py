@@ -40,8 +40,9 @@ def test_instance_16_bit(tmp_path):
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 1), (1, 5), (37, 3), (64, 129)])
 def test_own_png_writer_against_two_decoders(shape):
-    """The RGB and 16-bit writer (up filter, libdeflate): libpng (imagecodecs) and Pillow, which also
-    checks every chunk's CRC, read back the array; extreme values survive the filter's wrap-around."""
+    """The package's RGB writer (up filter, libdeflate) and the 16-bit instance encoder (libpng):
+    libpng (imagecodecs) and Pillow, which also checks every chunk's CRC, read back the array; extreme
+    values survive the filter's wrap-around."""
     import io
 
     import imagecodecs

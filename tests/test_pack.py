@@ -210,13 +210,11 @@ def test_bad_sampling_processes_are_refused(small_config, workers, ahead):
 
 
 def _render_lists(packed):
-    """The report kernel's pictures from ``packed``'s tile lists as they are (render_packed refines them)."""
-    from fakeballoons.render import kernels
+    """The pictures from ``packed``'s tile lists as they are (render_packed refines them)."""
+    from fakeballoons.render import render_tile_lists
 
-    b, h, w = packed.batch, packed.height, packed.width
-    out = (np.empty((b, h, w, 3), np.uint8), np.empty((b, h, w), np.uint8), np.empty((b, h, w), np.uint16))
-    kernels.render_cpu(*packed.kernel_args(), *out)
-    return out
+    batch = render_tile_lists(packed)
+    return batch.image, batch.label, batch.instance
 
 
 def _odd_scenes():

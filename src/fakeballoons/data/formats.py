@@ -95,20 +95,17 @@ def _libpng(array: np.ndarray) -> bytes:
                                         filter=imagecodecs.PNG.FILTER.UP))
 
 
-def _fast_png(array: np.ndarray) -> bytes:
-    """An (H, W, 3) uint8 array as an RGB PNG, or an (H, W) uint16 array as a 16-bit greyscale PNG:
-    every row "up"-filtered, the whole compressed by libdeflate (through imagecodecs) at level 1 into
-    one IDAT chunk. For the rendered images (noise textures), where libdeflate is the faster."""
-    height, width = array.shape[:2]
-    if array.dtype == np.uint16:
-        colour, rows = 0, array.astype(">u2").view(np.uint8).reshape(height, 2 * width)
-    else:
-        colour, rows = 2, np.ascontiguousarray(array).reshape(height, 3 * width)
+def _rgb_png(image: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 array as an RGB PNG: every row "up"-filtered, the whole compressed by
+    libdeflate (through imagecodecs) at level 1 into one IDAT chunk. For the rendered images (noise
+    textures), where libdeflate is the faster."""
+    height, width = image.shape[:2]
+    rows = np.ascontiguousarray(image).reshape(height, 3 * width)
     filtered = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
     filtered[:, 0] = _FILTER_UP
     filtered[:1, 1:] = rows[:1]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8: modulo 256, as PNG's filters are
-    header = struct.pack(">IIBBBBB", width, height, 16 if colour == 0 else 8, colour, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, colour type 2 (RGB)
     idat = bytes(imagecodecs.deflate_encode(filtered, level=PNG_COMPRESS_LEVEL))  # a zlib stream
     return b"".join((_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _png_chunk(b"IDAT", idat),
                      _png_chunk(b"IEND", b"")))
@@ -122,7 +119,7 @@ def _check_image(image: np.ndarray) -> None:
 def encode_image(image: np.ndarray) -> bytes:
     """image: (H, W, 3) uint8 -> RGB PNG bytes."""
     _check_image(image)
-    return _fast_png(image)
+    return _rgb_png(image)
 
 
 def encode_jpeg(image: np.ndarray) -> bytes:

@@ -294,8 +294,15 @@ def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator
             yield run_chunk(layout, c)
         return
     recipe = layout.recipe
-    parts = ((c, lo, min(lo + PART_SIZE, recipe.chunk_range(c).stop))
-             for c in chunks for lo in range(recipe.chunk_range(c).start, recipe.chunk_range(c).stop, PART_SIZE))
+
+    def parts_of(chunks):  # (chunk, first index, stop, whether it is the chunk's last part)
+        for c in chunks:
+            indices = recipe.chunk_range(c)
+            for lo in range(indices.start, indices.stop, PART_SIZE):
+                hi = min(lo + PART_SIZE, indices.stop)
+                yield c, lo, hi, hi == indices.stop
+
+    parts = parts_of(chunks)
     start = list(itertools.islice(parts, workers))  # no more processes than parts to run
     if not start:
         return
@@ -307,15 +314,15 @@ def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator
         lines: dict[int, list[bytes]] = {}  # record lines of the chunks under way, in index order
 
         def collect():
-            c, stop, result = waiting.popleft()
+            c, last, result = waiting.popleft()
             part = result.get()
             lines.setdefault(c, []).extend(part)
-            if stop == recipe.chunk_range(c).stop:  # parts come back in order: the chunk is complete
+            if last:  # parts come back in order: the chunk is complete
                 write_record(layout, c, lines.pop(c))
             return len(part)
 
-        for c, lo, hi in parts:  # a few parts queued per worker, never the whole list
-            waiting.append((c, hi, pool.apply_async(_worker_part, (c, lo, hi))))
+        for c, lo, hi, last in parts:  # a few parts queued per worker, never the whole list
+            waiting.append((c, last, pool.apply_async(_worker_part, (c, lo, hi))))
             if len(waiting) >= 3 * workers:
                 yield collect()
         while waiting:

@@ -148,20 +148,25 @@ def packed_batches(config: SceneConfig, seed: int, batches: Iterable[Sequence[in
 
 def render_packed(packed: Packed, device: str = "cpu") -> Batch:
     """Render a packed batch (from :mod:`.pack`) on ``device``."""
-    b, h, w = packed.batch, packed.height, packed.width
     if device == "cpu":
-        image = np.empty((b, h, w, 3), dtype=np.uint8)
-        label = np.empty((b, h, w), dtype=np.uint8)
-        instance = np.empty((b, h, w), dtype=np.uint16)
-        if b:
-            packed = refine_tiles(packed)  # the report's kernel then skips casts whose outcome is certain
-            kernel = kernels.render_cpu_general if packed.general else kernels.render_cpu
-            what = "general render" if packed.general else "render"
-            _first_call(kernel, what, *packed.kernel_args(), image, label, instance)
-        return Batch(image, label, instance)
+        return render_tile_lists(refine_tiles(packed))  # the report's kernel then skips certain casts
     from . import cuda
 
     return Batch(*cuda.render_packed(packed))
+
+
+def render_tile_lists(packed: Packed) -> Batch:
+    """Render a packed batch on the CPU from its tile lists as they are (``render_packed`` refines them
+    first; tests and benchmarks compare both)."""
+    b, h, w = packed.batch, packed.height, packed.width
+    image = np.empty((b, h, w, 3), dtype=np.uint8)
+    label = np.empty((b, h, w), dtype=np.uint8)
+    instance = np.empty((b, h, w), dtype=np.uint16)
+    if b:
+        kernel = kernels.render_cpu_general if packed.general else kernels.render_cpu
+        what = "general render" if packed.general else "render"
+        _first_call(kernel, what, *packed.kernel_args(), image, label, instance)
+    return Batch(image, label, instance)
 
 
 def render(scene: Scene, config: SceneConfig, device: str = "cpu") -> Sample:
