@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from fakeballoons import SceneConfig, render, sample_scene
 from fakeballoons.data import formats
-from fakeballoons.data.generate import generate, parse_shard, prepare
+from fakeballoons.data.generate import generate, parse_shard, prepare, start_method
 from fakeballoons.data.recipe import CHUNK_SIZE, Recipe
 from fakeballoons.data.verify import verify
 from fakeballoons.errors import UserError
@@ -76,6 +77,40 @@ def test_worker_counts_and_shards_give_the_same_files(reference, tmp_path):
         summary = generate(tmp_path / "sh", recipe, workers=1, shard=(i, 3), progress=False)
         assert summary.finalized == (i == 1)
     assert tree(tmp_path / "sh") == tree(reference)
+
+
+def test_workers_fork_only_from_a_single_threaded_process():
+    code = ("from fakeballoons import SceneConfig, render, sample_scene\n"
+            "from fakeballoons.data.generate import start_method\n"
+            "print(start_method())\n"
+            "config = SceneConfig(height=8, width=8)\n"
+            "render(sample_scene(config, 0, 0), config)\n"  # numba's thread pool starts
+            "print(start_method())\n")
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert said == ["fork" if sys.platform.startswith("linux") else "spawn", "spawn"]
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert start_method() == "spawn"  # a second thread: forking could copy a lock it holds
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.mark.slow
+def test_forked_workers_write_the_same_files(reference, tmp_path):
+    """In a fresh process (what the command line runs) the workers are forked, progress bar on."""
+    code = ("import sys\n"
+            "from fakeballoons import SceneConfig\n"
+            "from fakeballoons.data.generate import generate, start_method\n"
+            "from fakeballoons.data.recipe import Recipe\n"
+            "assert start_method() == 'fork' or not sys.platform.startswith('linux')\n"
+            f"generate(sys.argv[1], Recipe(SceneConfig(height={CONFIG.height}, width={CONFIG.width}), num={NUM}, "
+            "seed=5), workers=2, progress=True)\n"
+            "assert start_method() == 'fork' or not sys.platform.startswith('linux')\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "forked")], check=True, capture_output=True)
+    assert tree(tmp_path / "forked") == tree(reference)
 
 
 def test_shard_from_torchrun_environment():

@@ -17,6 +17,7 @@ import itertools
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,6 +217,35 @@ def _worker_part(chunk: int, start: int, stop: int) -> list[bytes]:
     return produce_part(_WORKER_LAYOUT, chunk, range(start, stop))
 
 
+def start_method() -> str:
+    """How worker processes start: "fork" on Linux where it is safe, else "spawn".
+
+    A forked worker begins with this process's imports instead of a new interpreter's (a spawned
+    one starts Python and imports NumPy and the package again before it renders). Forking is
+    unsafe once a thread pool that does not survive it has started here: numba's (after a
+    parallel kernel ran or loaded), torch's, or a Python thread that might hold a lock. The
+    generate command starts none before its workers (it never renders in this process, and its
+    progress bar runs without tqdm's monitor thread); a program that rendered or imported torch
+    first gets "spawn". NumPy's OpenBLAS threads handle a fork themselves.
+    """
+    if not sys.platform.startswith("linux") or threading.active_count() > 1 or "torch" in sys.modules:
+        return "spawn"
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if parallel is not None and getattr(parallel, "_is_initialized", True):
+        return "spawn"
+    return "fork"
+
+
+def _progress_bar(**kwargs):
+    """A tqdm bar without tqdm's monitor thread (see :func:`start_method`)."""
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        monitor_interval = 0
+
+    return Bar(**kwargs)
+
+
 #: Samples per task handed to a worker process: a chunk is cut into parts so that the processes end
 #: together (chunks alone would leave one idle while another renders the last whole chunk).
 PART_SIZE = 8
@@ -240,11 +270,9 @@ def generate(out: str | Path, recipe: Recipe, *, workers: int = 1, shard: tuple[
         return Summary(len(mine), len(mine), 0, True)
     layout = prepare(out, recipe)
     written = skipped = 0
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit="pair", disable=not progress, file=sys.stderr,
-              desc=f"generate {recipe.config.noise}" + (f" shard {index}/{count}" if count > 1 else ""),
-              dynamic_ncols=True) as bar:
+    with _progress_bar(total=total, unit="pair", disable=not progress, file=sys.stderr,
+                       desc=f"generate {recipe.config.noise}" + (f" shard {index}/{count}" if count > 1 else ""),
+                       dynamic_ncols=True) as bar:
         def pending():
             nonlocal skipped
             for c in mine:
@@ -307,7 +335,7 @@ def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator
     if not start:
         return
     parts = itertools.chain(start, parts)
-    ctx = multiprocessing.get_context("spawn")  # numba's thread pool is not fork-safe
+    ctx = multiprocessing.get_context(start_method())
     with ctx.Pool(len(start), initializer=_init_worker,
                   initargs=(str(layout.root), recipe.to_manifest())) as pool:
         waiting: collections.deque = collections.deque()
