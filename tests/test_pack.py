@@ -266,3 +266,39 @@ def test_refining_leaves_the_general_kernels_lists_and_empty_batches_alone():
     assert packed.general and refine_tiles(packed) is packed
     empty = pack([Scene(1.0, ())], SceneConfig(height=16, width=16))
     assert refine_tiles(empty) is empty
+
+
+def test_pixel_test_settles_what_casting_finds_and_leaves_edges_to_it():
+    """settle_pixel (the report CPU kernel's pixel test, fields from refine_tiles) on every pixel of a
+    scene with an object partly in front of another: a verdict is what the renderer shows there;
+    silhouettes stay unsettled; without refine_tiles' fields nothing is settled."""
+    from fakeballoons.render import kernels, render_tile_lists
+    from fakeballoons.render.pack import refine_tiles
+    from fakeballoons.scene import SceneObject
+
+    def obj(scale, x, y, z, class_id):
+        return SceneObject(class_id, 60.0 * class_id, 0.5, 10.0, scale, x, y, z, 0.5, 0.25, 20.0)
+
+    config = SceneConfig(height=48, width=64)
+    packed_objects = (obj(1.0, 0.0, 0.0, 0.0, 1), obj(0.3, 0.45, 0.1, 0.8, 2))
+    packed = pack([Scene(3.0, packed_objects)], config)
+    refined = refine_tiles(packed)
+    instance = render_tile_lists(refined).instance[0]
+    everything = np.arange(len(packed.objs), dtype=np.int64)
+    settle = kernels._cpu.settle_pixel
+    verdicts = {}
+    front = []
+    for py in range(config.height):
+        for px in range(config.width):
+            v = settle(px + 0.5, py + 0.5, config.width, config.height, refined.cam, refined.objs, everything, 0, 2)
+            verdicts[v] = verdicts.get(v, 0) + 1
+            if v == 1:
+                front.append((py, px))
+            if v != kernels._UNSETTLED:
+                assert instance[py, px] == (0 if v == K.SKY else refined.objs[v, K.INSTANCE]), (py, px, v)
+            assert settle(px + 0.5, py + 0.5, config.width, config.height, packed.cam, packed.objs, everything,
+                          0, 2) == kernels._UNSETTLED  # no footprint: no verdict
+    assert set(verdicts) == {K.SKY, 0, 1, kernels._UNSETTLED}, verdicts
+    behind = render_tile_lists(refine_tiles(pack([Scene(3.0, packed_objects[:1])], config))).instance[0]
+    assert sum(behind[p] == 1 for p in front) > 20  # the front object was settled where it hides the other
+    assert verdicts[kernels._UNSETTLED] < 0.1 * config.height * config.width

@@ -32,7 +32,19 @@ NEAR = 50  # |c - eye| - RADIUS: no point of the object is nearer the eye (tiles
 CE = 51  # 3 entries: c - eye, world space (the camera rays' bounding-sphere test)
 W2 = 54  # |c - eye|^2
 R2 = 55  # RADIUS^2
-OBJ_FIELDS = 56
+# The pixel test of the report's CPU kernel (pack.refine_tiles fills them; elsewhere they are zero
+# and the camera's footprint NaN, which settles nothing). Over normalised screen coordinates (x, y),
+# as ray_dir computes them, the ray discriminant half_b^2 - a OC is the quadratic
+# Q0 x^2 + 2 Q1 x y + Q2 y^2 + 2 Q3 x + 2 Q4 y + Q5 and half_b the linear HB0 + HB1 x + HB2 y;
+# MARGIN_D and MARGIN_HB, times a bound on |d| (squared for MARGIN_D), are the margins they must
+# clear to settle a pixel (MARGIN_HB is inf where the eye is not clearly outside the ellipsoid, and
+# MARGIN_D NaN where a value is not finite). T_MARGIN is the relative margin between two objects'
+# ray parameters for one to hide the other in a whole pixel (NaN, no verdict, unless the eye is
+# well outside the ellipsoid, where the kernel's t is accurate to far better than that).
+Q0, Q1, Q2, Q3, Q4, Q5 = 56, 57, 58, 59, 60, 61
+HB0, HB1, HB2 = 62, 63, 64
+MARGIN_D, MARGIN_HB, T_MARGIN = 65, 66, 67
+OBJ_FIELDS = 68
 # OX, OY, OZ (and OC) of other objects: a rotated ellipsoid's eye in unit-sphere space, EQ (eye - c)
 # (and its |.|^2 - 1); any other shape's eye in object space, R^T (eye - c).
 
@@ -44,7 +56,9 @@ KA = 17
 GROUND = 18  # 1 if there is a ground plane (general kernel)
 GROUND_Y, GROUND_SCALE, GROUND_ALBEDO, GROUND_KD = 19, 20, 21, 22
 SHADOWS = 23  # 1 for shadow rays (general kernel)
-CAM_SIZE = 24
+FOOT_PX, FOOT_PY = 24, 25  # the largest |sample offset| from a pixel centre, in pixels (x, y)
+FOOT_X, FOOT_Y = 26, 27  # the same in normalised screen coordinates (all four NaN until pack.refine_tiles)
+CAM_SIZE = 28
 
 SKY, GROUND_HIT = -1, -2  # what a ray that meets no object hits
 

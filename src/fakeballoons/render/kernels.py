@@ -51,9 +51,16 @@ from .fields import (
     CY,
     CZ,
     EYE,
+    FOOT_PX,
+    FOOT_PY,
+    FOOT_X,
+    FOOT_Y,
     FWD,
     GROUND_HIT,
     GROUND_Y,
+    HB0,
+    HB1,
+    HB2,
     IAX,
     IAY,
     IAZ,
@@ -62,6 +69,8 @@ from .fields import (
     KD,
     KS,
     LIGHT,
+    MARGIN_D,
+    MARGIN_HB,
     NEAR,
     NOISE_SCALE,
     NS,
@@ -69,22 +78,32 @@ from .fields import (
     OX,
     OY,
     OZ,
+    Q0,
+    Q1,
+    Q2,
+    Q3,
+    Q4,
+    Q5,
     RIGHT,
     SKY,
     SX,
     SY,
+    T_MARGIN,
     UP,
 )
 from .general import _SHADOW_OFFSET, build_general
 from .noise_device import build_noise
 
 _NO_HIT = 1e300
+_UNSETTLED = -3  # the pixel test cannot tell what a pixel's sample rays hit: cast them
 _REACH_SLACK = 1e-9  # relative: NEAR and t |d| carry rounding errors near 1e-15
 
 
-def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
+def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False) -> SimpleNamespace:
     """Compile the kernel family with ``jit`` (a decorator for device functions); ``general`` adds
-    the extensions beyond the report's scene model (see the module docstring).
+    the extensions beyond the report's scene model (see the module docstring). ``pixel_test`` (the
+    report's CPU build) settles pixels of tiles with objects without casting where it can
+    (``settle_pixel``).
 
     ``scalar_jit`` (default ``jit``) compiles ``noise`` and the shape intersections, which take only
     scalars. The general CPU build does not inline them: inlining them at every call site of its
@@ -209,6 +228,72 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
                     best = o
                     best_t = t
             return best, best_t
+
+    @jit
+    def settle_pixel(cx, cy, width, height, cam, objs, tile_objs, lo, hi):
+        """What every sample ray of the pixel centred at (cx, cy) meets first, told without casting
+        where the tile's objects allow it: the object (row) that all of them hit in front of every
+        other object they may hit, SKY where all miss every object, else _UNSETTLED.
+
+        The report's objects only (the fields pack.refine_tiles fills). The samples' normalised
+        screen positions lie within (FOOT_X, FOOT_Y) of the centre's (xc, yc); over that rectangle
+        an object's ray discriminant (a quadratic, fields Q*) differs from its value at the centre by
+        at most the gradient's and the second-order terms' bound, and half_b (linear, HB*) by its
+        gradient's. With the eye outside, a hit's t = (-half_b - sqrt(disc)) / a = OC / (-half_b +
+        sqrt(disc)), so those ranges bound every sample's t. A verdict needs every bound to clear the
+        margins of pack.refine_tiles (far above the kernel's rounding) and the depths to differ by
+        T_MARGIN, so it is the one casting would give; a NaN anywhere gives _UNSETTLED.
+        """
+        xc = (2.0 * cx / width - 1.0) * cam[SX]
+        yc = (1.0 - 2.0 * cy / height) * cam[SY]
+        pu = cam[FOOT_PX]
+        pv = cam[FOOT_PY]
+        u = cam[FOOT_X]
+        v = cam[FOOT_Y]
+        reach = 1.0 + abs(xc) + u + abs(yc) + v  # |d| of any sample ray is at most this
+        best = SKY  # the object hit by every sample with the smallest bound on its t
+        best_far = _NO_HIT  # that bound
+        best_near = _NO_HIT  # the least t of its hits
+        others_near = _NO_HIT  # the least t of any hit of the other objects
+        for k in range(lo, hi):
+            o = tile_objs[k]
+            if (cx + pu < objs[o, BBX0] or cx - pu > objs[o, BBX1] or cy + pv < objs[o, BBY0]
+                    or cy - pv > objs[o, BBY1]):
+                continue  # cast's box test turns every sample away
+            q0 = objs[o, Q0]
+            q1 = objs[o, Q1]
+            q2 = objs[o, Q2]
+            q3 = objs[o, Q3]
+            q4 = objs[o, Q4]
+            gx = q0 * xc + q1 * yc + q3  # half the gradient
+            gy = q1 * xc + q2 * yc + q4
+            disc = (gx + q3) * xc + (gy + q4) * yc + objs[o, Q5]
+            spread = (2.0 * (abs(gx) * u + abs(gy) * v) + abs(q0) * u * u + 2.0 * abs(q1) * u * v
+                      + abs(q2) * v * v) + objs[o, MARGIN_D] * reach * reach
+            if disc + spread < 0.0:
+                continue  # no sample ray meets it
+            hb1 = objs[o, HB1]
+            hb2 = objs[o, HB2]
+            hb_spread = abs(hb1) * u + abs(hb2) * v + objs[o, MARGIN_HB] * reach
+            half_b = objs[o, HB0] + hb1 * xc + hb2 * yc
+            t_margin = objs[o, T_MARGIN]
+            if not (half_b + hb_spread < 0.0 and spread >= 0.0 and t_margin >= 0.0):
+                return _UNSETTLED  # also where a value is NaN
+            oc = objs[o, OC]
+            near = oc / (hb_spread - half_b + math.sqrt(disc + spread)) * (1.0 - t_margin)
+            if (disc - spread > 0.0 and cx - pu >= objs[o, BBX0] and cx + pu <= objs[o, BBX1]
+                    and cy - pv >= objs[o, BBY0] and cy + pv <= objs[o, BBY1]):  # every sample ray hits it
+                far = oc / (-hb_spread - half_b + math.sqrt(disc - spread)) * (1.0 + t_margin)
+                if far < best_far:
+                    others_near = min(others_near, best_near)
+                    best = o
+                    best_far = far
+                    best_near = near
+                    continue
+            others_near = min(others_near, near)
+        if best == SKY:
+            return SKY if others_near == _NO_HIT else _UNSETTLED
+        return best if best_far < others_near else _UNSETTLED
 
     # -------------------------------------------------------------- shading
 
@@ -360,13 +445,19 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
         elif not general and tile_objs[lo] < 0:  # every sample of the tile hits one object (pack.refine_tiles)
             first = -tile_objs[lo] - 1
         else:
-            for s in range(n_samples):
-                o, t = cast(cx + pattern[s, 0], cy + pattern[s, 1], width, height, cam, objs, tile_objs, lo, hi)
-                if s == 0:
-                    first = o
-                elif o != first:
-                    interior = False
-                    break
+            settled = _UNSETTLED
+            if pixel_test:
+                settled = settle_pixel(cx, cy, width, height, cam, objs, tile_objs, lo, hi)
+            if settled != _UNSETTLED:
+                first = settled
+            else:
+                for s in range(n_samples):
+                    o, t = cast(cx + pattern[s, 0], cy + pattern[s, 1], width, height, cam, objs, tile_objs, lo, hi)
+                    if s == 0:
+                        first = o
+                    elif o != first:
+                        interior = False
+                        break
         if interior:
             if first < 0:
                 if first == GROUND_HIT:
@@ -437,13 +528,13 @@ def build(jit, general: bool = False, scalar_jit=None) -> SimpleNamespace:
     return SimpleNamespace(
         perlin=noises.perlin, sparse_convolution=noises.sparse_convolution, noise=noise, ray_dir=ray_dir,
         hit_ellipsoid=hit_ellipsoid, hit_from_eye=hit_from_eye, cast=cast, background=background, shade=shade,
-        render_pixel=render_pixel,
+        settle_pixel=settle_pixel, render_pixel=render_pixel,
     )
 
 
 # ------------------------------------------------------------------ CPU target
 
-_cpu = build(numba.njit(cache=True, inline="always"))
+_cpu = build(numba.njit(cache=True, inline="always"), pixel_test=True)
 _cpu_general = build(numba.njit(cache=True, inline="always"), general=True, scalar_jit=numba.njit(cache=True))
 _render_pixel = _cpu.render_pixel
 _render_pixel_general = _cpu_general.render_pixel

@@ -70,6 +70,7 @@ class Packed:
 def pack_camera(config: SceneConfig) -> np.ndarray:
     eye, right, up, fwd = camera_basis(config)
     cam = np.zeros(K.CAM_SIZE)
+    cam[K.FOOT_PX:K.FOOT_Y + 1] = np.nan  # no pixel test until refine_tiles fills its fields
     cam[K.EYE:K.EYE + 3] = eye
     cam[K.RIGHT:K.RIGHT + 3] = right
     cam[K.UP:K.UP + 3] = up
@@ -272,6 +273,10 @@ def _bin_tiles(bb, owner, batch, height, width, tiles_x, tiles_y, tile, order):
 _REFINE_MARGIN = 1e-8
 
 
+#: Relative margin between two objects' ray parameters for the pixel test to say which is in front.
+_T_MARGIN = 1e-6
+
+
 def refine_tiles(packed: Packed, tile: int = CPU_TILE_SIZE) -> Packed:
     """``packed`` with the report kernel's tile lists binned again at ``tile`` pixels and refined: what
     casting would find anyway is settled here, once per tile (the CPU renderer does it; the GPU's
@@ -301,8 +306,43 @@ def refine_tiles(packed: Packed, tile: int = CPU_TILE_SIZE) -> Packed:
     tile_start, tile_objs = _refine_tiles(
         tile_start, tile_objs, packed.cam, packed.objs, tiles_x, per_scene, packed.height, packed.width, tile,
         float(offsets_x.min()), float(offsets_x.max()), float(offsets_y.min()), float(offsets_y.max()))
-    return dataclasses.replace(packed, tile_start=tile_start, tile_objs=tile_objs, tiles_x=tiles_x,
-                               tiles_per_scene=per_scene, tile_size=tile)
+    cam, objs = _pixel_test_fields(packed)
+    return dataclasses.replace(packed, cam=cam, objs=objs, tile_start=tile_start, tile_objs=tile_objs,
+                               tiles_x=tiles_x, tiles_per_scene=per_scene, tile_size=tile)
+
+
+def _pixel_test_fields(packed: Packed) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``packed``'s camera and object rows with the fields of the CPU kernel's pixel test
+    (``settle_pixel`` in :mod:`.kernels`, fields.Q0 and on) filled: the samples' footprint, and per
+    object the discriminant's and half_b's coefficients over normalised screen position and the
+    margins of :func:`_verdict`, without its bound on the screen position (the kernel supplies it)."""
+    cam, objs = packed.cam.copy(), packed.objs.copy()
+    foot_x, foot_y = np.abs(packed.pattern).max(axis=0)
+    cam[K.FOOT_PX], cam[K.FOOT_PY] = foot_x, foot_y
+    cam[K.FOOT_X] = 2.0 * foot_x / packed.width * cam[K.SX]
+    cam[K.FOOT_Y] = 2.0 * foot_y / packed.height * cam[K.SY]
+    inverse_axes = objs[:, K.IAX:K.IAZ + 1]
+    origin, oc = objs[:, K.OX:K.OZ + 1], objs[:, K.OC]
+    with np.errstate(invalid="ignore", over="ignore"):  # a disc's infinite 1 / axis: NaN, and no verdict
+        e0, e1, e2 = (cam[i:i + 3] * inverse_axes for i in (K.FWD, K.RIGHT, K.UP))
+        b0, b1, b2 = (np.einsum("ij,ij->i", origin, e) for e in (e0, e1, e2))
+        q = [bi * bj - oc * np.einsum("ij,ij->i", ei, ej)
+             for (bi, ei), (bj, ej) in (((b1, e1), (b1, e1)), ((b1, e1), (b2, e2)), ((b2, e2), (b2, e2)),
+                                        ((b1, e1), (b0, e0)), ((b2, e2), (b0, e0)), ((b0, e0), (b0, e0)))]
+        o2 = np.einsum("ij,ij->i", origin, origin)
+        inverse_axis = np.abs(inverse_axes).max(axis=1)
+        margin_d = _REFINE_MARGIN * (o2 + np.abs(oc)) * inverse_axis * inverse_axis
+        margin_hb = np.where(oc > _REFINE_MARGIN * o2, _REFINE_MARGIN * np.sqrt(o2) * inverse_axis, np.inf)
+    values = np.stack([*q, b0, b1, b2, margin_d], axis=1)
+    finite = np.all(np.isfinite(values), axis=1)
+    objs[:, K.Q0:K.Q5 + 1] = np.stack(q, axis=1)
+    objs[:, K.HB0], objs[:, K.HB1], objs[:, K.HB2] = b0, b1, b2
+    objs[:, K.MARGIN_D] = np.where(finite, margin_d, np.nan)
+    objs[:, K.MARGIN_HB] = margin_hb
+    # With the eye well outside (OC > o2 / 100), the kernel's t loses at most a factor 2 o2 / OC (200)
+    # of float64 accuracy to cancellation: 1e-6 is far above that.
+    objs[:, K.T_MARGIN] = np.where(finite & (oc > 1e-2 * o2), _T_MARGIN, np.nan)
+    return cam, objs
 
 
 @numba.njit(cache=True)
