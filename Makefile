@@ -71,7 +71,7 @@ GPU_PIP := --quiet --only-binary=:all: --python-version 3.12 --implementation cp
 	--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl
 gpu-wheels: | $(BIN)/python
 	rm -rf .whl
-	$(BIN)/python -m pip download $(GPU_PIP) --no-deps imagecodecs pycocotools
+	$(BIN)/python -m pip download $(GPU_PIP) --no-deps isal pycocotools
 	$(BIN)/python -m pip download $(GPU_PIP) fastapi uvicorn
 	@du -sh .whl
 

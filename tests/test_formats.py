@@ -40,9 +40,9 @@ def test_instance_16_bit(tmp_path):
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 1), (1, 5), (37, 3), (64, 129)])
 def test_own_png_writer_against_two_decoders(shape):
-    """The package's RGB writer (up filter, libdeflate) and the 16-bit instance encoder (libpng):
-    libpng (imagecodecs) and Pillow, which also checks every chunk's CRC, read back the array; extreme
-    values survive the filter's wrap-around."""
+    """The package's PNG writer (up filter, ISA-L) for RGB images, 16-bit instance maps and palette
+    label maps: libpng (imagecodecs) and Pillow, which also checks every chunk's CRC, read back the
+    array (libpng a palette map's colours); extreme values survive the filter's wrap-around."""
     import io
 
     import imagecodecs
@@ -60,6 +60,15 @@ def test_own_png_writer_against_two_decoders(shape):
         img = Image.open(io.BytesIO(data))
         assert img.mode.startswith(mode.split(";")[0])
         np.testing.assert_array_equal(np.asarray(img).astype(array.dtype), array)
+    label = rng.integers(0, 256, shape, dtype=np.uint8)
+    label[0, 0] = 255
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    data = formats.encode_label(label, palette)
+    np.testing.assert_array_equal(imagecodecs.png_decode(data), palette[label])
+    Image.open(io.BytesIO(data)).verify()
+    img = Image.open(io.BytesIO(data))
+    assert img.mode == "P" and np.array_equal(np.asarray(img), label)
+    assert np.array_equal(np.asarray(img.getpalette(), dtype=np.uint8).reshape(-1, 3), palette)
 
 
 def test_encoders_check_dtypes():
