@@ -20,6 +20,7 @@ dataclass and goes through these functions, so they all behave alike:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -58,15 +59,28 @@ def _default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
+_SCALARS = frozenset({float, int, str, bool, type(None)})
+
+
+@functools.cache
+def _plain_fields(cls: type) -> tuple[tuple[str, bool, Any], ...]:
+    """(name, whether it is an extension left out at its default, that default) of each field."""
+    return tuple((f.name, bool(f.metadata.get("extension")), _default(f) if f.metadata.get("extension") else None)
+                 for f in dataclasses.fields(cls))
+
+
 def to_plain(obj: Any) -> Any:
-    """JSON-safe data of a configuration: dataclasses become dicts, tuples lists."""
+    """JSON-safe data of a configuration: dataclasses become dicts, tuples lists. (Writing a dataset
+    calls it for every scene: the fields of each class are looked at once.)"""
+    if type(obj) in _SCALARS:
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.metadata.get("extension") and value == _default(f):
+        for name, extension, default in _plain_fields(type(obj)):
+            value = getattr(obj, name)
+            if extension and value == default:
                 continue
-            out[f.name] = to_plain(value)
+            out[name] = to_plain(value)
         return out
     if isinstance(obj, (tuple, list)):
         return [to_plain(v) for v in obj]
