@@ -360,7 +360,9 @@ def test_resume_rerenders_what_a_power_loss_left(reference, tmp_path):
     assert tree(out) == tree(reference)
 
 
-def test_sample_files_are_durable_before_their_chunk_is_recorded(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sample_files_are_durable_before_their_chunk_is_recorded(tmp_path, monkeypatch, workers):
+    """With worker processes, the process that writes the record syncs the files (seen here)."""
     synced, recorded_after = set(), []
     real_fsync, real_write = os.fsync, formats.write_atomic
 
@@ -376,10 +378,10 @@ def test_sample_files_are_durable_before_their_chunk_is_recorded(tmp_path, monke
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(formats, "write_atomic", write_atomic)
     out = tmp_path / "ds"
-    generate(out, Recipe(CONFIG, num=3, seed=1), workers=1, progress=False)
+    generate(out, Recipe(CONFIG, num=12, seed=1), workers=workers, progress=False)  # two parts of 8 and 4
     (before, durable), = recorded_after
     files = {str(p) for p in out.rglob("*.png")}
-    assert len(files) == 9 and files <= before and str(out / "images") in before and durable
+    assert len(files) == 36 and files <= before and str(out / "images") in before and durable
 
 
 def _edit_record(out: Path, index: int, edit) -> None:

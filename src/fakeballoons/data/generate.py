@@ -180,12 +180,19 @@ def _recorded(layout: Layout, chunk: int) -> dict[int, dict]:
         return {}
 
 
-def produce_part(layout: Layout, chunk: int, indices: range) -> list[bytes]:
-    """Produce samples ``indices`` of a chunk and make their files durable; their record lines."""
+def produce_part(layout: Layout, chunk: int, indices: range, durable: bool = True) -> list[bytes]:
+    """Produce samples ``indices`` of a chunk and (``durable``) make their files durable; their record
+    lines. (Worker processes leave the syncing to the process that writes the chunk's record.)"""
     recorded = _recorded(layout, chunk)
     lines = [formats.json_bytes(produce_sample(layout, i, recorded.get(i))) + b"\n" for i in indices]
-    formats.sync_paths(p for i in indices for p in layout.sample_files(i).values())
+    if durable:
+        sync_samples(layout, indices)
     return lines
+
+
+def sync_samples(layout: Layout, indices: range) -> None:
+    """Make the files of samples ``indices`` durable (fsync them and their directories)."""
+    formats.sync_paths(p for i in indices for p in layout.sample_files(i).values())
 
 
 def write_record(layout: Layout, chunk: int, lines: list[bytes]) -> None:
@@ -214,7 +221,7 @@ def _init_worker(root: str, manifest: dict) -> None:
 
 def _worker_part(chunk: int, start: int, stop: int) -> list[bytes]:
     assert _WORKER_LAYOUT is not None
-    return produce_part(_WORKER_LAYOUT, chunk, range(start, stop))
+    return produce_part(_WORKER_LAYOUT, chunk, range(start, stop), durable=False)
 
 
 def start_method() -> str:
@@ -315,8 +322,9 @@ def _complete_dataset(out: str | Path, recipe: Recipe) -> bool:
 def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator[int]:
     """Run ``chunks`` (taken from the iterator only as workers need them), yielding sample counts.
 
-    With worker processes the tasks are parts of chunks (:data:`PART_SIZE` samples); this process
-    writes a chunk's record once all its parts are back, their files durable."""
+    With worker processes the tasks are parts of chunks (:data:`PART_SIZE` samples); once all parts
+    of a chunk are back, this process makes their files durable and writes the chunk's record (the
+    workers render on meanwhile: waiting for the disk is off their path)."""
     if workers == 1:
         for c in chunks:
             yield run_chunk(layout, c)
@@ -346,6 +354,7 @@ def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator
             part = result.get()
             lines.setdefault(c, []).extend(part)
             if last:  # parts come back in order: the chunk is complete
+                sync_samples(layout, recipe.chunk_range(c))
                 write_record(layout, c, lines.pop(c))
             return len(part)
 
