@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import UserError, env_int
 from ..scene import sample_scene
@@ -403,7 +404,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _coco_pieces(layout: Layout, split: str) -> Iterator[bytes]:
+def _coco_header(layout: Layout, split: str) -> bytes:
     recipe = layout.recipe
     header = {
         "info": {"description": f"fakeballoons {recipe.config.noise} dataset, split {split}",
@@ -412,40 +413,65 @@ def _coco_pieces(layout: Layout, split: str) -> Iterator[bytes]:
         "categories": [{"id": i, "name": c.name, "supercategory": "balloon"}
                        for i, c in enumerate(recipe.config.classes, start=1)],
     }
-    yield formats.json_bytes(header)[:-1] + b',"images":['
-    first = True
-    for r in _records(layout):
-        if r["split"] == split:
-            image = {"id": r["index"], "file_name": r["files"]["image"],
-                     "height": recipe.config.height, "width": recipe.config.width}
-            yield (b"" if first else b",") + formats.json_bytes(image)
-            first = False
-    yield b'],"annotations":['
-    ann_id = 0
-    for r in _records(layout):
-        if r["split"] == split:
-            for a in r["annotations"]:
-                ann_id += 1
-                ann = {"id": ann_id, "image_id": r["index"], **a}
-                yield (b"" if ann_id == 1 else b",") + formats.json_bytes(ann)
-    yield b"]}\n"
+    return formats.json_bytes(header)[:-1] + b',"images":['
+
+
+def _file_pieces(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while piece := fh.read(size):
+            yield piece
 
 
 def finalize(layout: Layout) -> None:
-    """Assemble scenes.jsonl, the split lists and (png format) the COCO files from the chunk records."""
+    """Assemble scenes.jsonl, the split lists and (png format) the COCO files from the chunk records.
+
+    One pass reads the records (each parsed once): it streams scenes.jsonl and spools each COCO
+    file's image and annotation entries into two temporary files beside it, which are then joined
+    into the COCO file. Memory stays the same for any number of samples."""
     recipe = layout.recipe
+    coco_splits = ("train", "val") if recipe.format == "png" else ()
+    spools: dict[tuple[str, str], Path] = {}
+    handles: dict[tuple[str, str], BinaryIO] = {}
+    try:
+        for split in coco_splits:
+            for part in ("images", "annotations"):
+                spools[split, part] = formats.temp_name(layout.coco(split))
+                handles[split, part] = open(spools[split, part], "xb")  # noqa: SIM115 - closed below
+        ann_ids = dict.fromkeys(coco_splits, 0)
+        images_seen = dict.fromkeys(coco_splits, 0)
 
-    def scene_lines():
-        for r in _records(layout):
-            r.pop("annotations", None)
-            yield formats.json_bytes(r) + b"\n"
+        def scene_lines():
+            for r in _records(layout):
+                annotations = r.pop("annotations", None)
+                split = r["split"]
+                if split in ann_ids:
+                    image = {"id": r["index"], "file_name": r["files"]["image"],
+                             "height": recipe.config.height, "width": recipe.config.width}
+                    handles[split, "images"].write((b"," if images_seen[split] else b"") + formats.json_bytes(image))
+                    images_seen[split] += 1
+                    for a in annotations:
+                        ann_ids[split] += 1
+                        ann = {"id": ann_ids[split], "image_id": r["index"], **a}
+                        handles[split, "annotations"].write((b"," if ann_ids[split] > 1 else b"")
+                                                            + formats.json_bytes(ann))
+                yield formats.json_bytes(r) + b"\n"
 
-    formats.write_stream_atomic(layout.scenes, scene_lines())
+        formats.write_stream_atomic(layout.scenes, scene_lines())
+        for handle in handles.values():
+            handle.close()
+        for split in coco_splits:
+            formats.write_stream_atomic(layout.coco(split), itertools.chain(
+                [_coco_header(layout, split)], _file_pieces(spools[split, "images"]), [b'],"annotations":['],
+                _file_pieces(spools[split, "annotations"]), [b"]}\n"]))
+    except OSError as exc:
+        raise UserError(f"cannot write {layout.root}: {exc.strerror or exc}") from None
+    finally:
+        for handle in handles.values():
+            handle.close()
+        for path in spools.values():
+            path.unlink(missing_ok=True)
     splits = ("train", "val", "trainval") if recipe.format == "voc" else ("train", "val")
     for split in splits:
         indices = recipe.split_range("all" if split == "trainval" else split)
         formats.write_stream_atomic(layout.split_list(split), (f"{layout.name(i)}\n".encode() for i in indices))
-    if recipe.format == "png":
-        for split in ("train", "val"):
-            formats.write_stream_atomic(layout.coco(split), _coco_pieces(layout, split))
     _remove_stale_temps(layout)
