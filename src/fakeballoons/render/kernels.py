@@ -421,7 +421,16 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
     def render_pixel(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
                      tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start,
                      image, label, instance):
-        """Render pixel (py, px) of scene b into image/label/instance[b, py, px].
+        """Render pixel (py, px) of scene b into image/label/instance[b, py, px] (``shade_pixel`` with
+        the objects of the pixel's tile)."""
+        tile = b * tiles_per_scene + (py // tile_size) * tiles_x + (px // tile_size)
+        shade_pixel(b, py, px, tile_start[tile], tile_start[tile + 1], height, width, cam, objs, tile_objs,
+                    bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start, image, label, instance)
+
+    @jit
+    def shade_pixel(b, py, px, lo, hi, height, width, cam, objs, tile_objs, bg_scales, kind, pattern,
+                    ignore_edges, ignore_index, scene_start, image, label, instance):
+        """Render pixel (py, px) of scene b, whose tile lists objects tile_objs[lo:hi].
 
         Coverage: the pattern's S samples are cast against the objects of the pixel's tile. If all
         hit the same object (or none), the pixel is interior and is shaded once, at its centre.
@@ -431,9 +440,6 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
         the centre does not see (a sub-sample gap), when it is the first sample's object. So
         wherever the label is not ignore_index it is the class of the instance.
         """
-        tile = b * tiles_per_scene + (py // tile_size) * tiles_x + (px // tile_size)
-        lo = tile_start[tile]
-        hi = tile_start[tile + 1]
         cx = px + 0.5
         cy = py + 0.5
         bg_scale = bg_scales[b]
@@ -528,7 +534,7 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
     return SimpleNamespace(
         perlin=noises.perlin, sparse_convolution=noises.sparse_convolution, noise=noise, ray_dir=ray_dir,
         hit_ellipsoid=hit_ellipsoid, hit_from_eye=hit_from_eye, cast=cast, background=background, shade=shade,
-        settle_pixel=settle_pixel, render_pixel=render_pixel,
+        settle_pixel=settle_pixel, render_pixel=render_pixel, shade_pixel=shade_pixel,
     )
 
 
@@ -536,23 +542,27 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
 
 _cpu = build(numba.njit(cache=True, inline="always"), pixel_test=True)
 _cpu_general = build(numba.njit(cache=True, inline="always"), general=True, scalar_jit=numba.njit(cache=True))
-_render_pixel = _cpu.render_pixel
-_render_pixel_general = _cpu_general.render_pixel
+_shade_pixel = _cpu.shade_pixel
+_shade_pixel_general = _cpu_general.shade_pixel
 _noise = _cpu.noise
 
 
 @numba.njit(parallel=True, cache=True)
 def render_cpu(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, tile_start, tile_objs,
                bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start, image, label, instance):
-    """Render every pixel of every scene of a packed batch; rows run in parallel on all threads."""
+    """Render every pixel of every scene of a packed batch; rows run in parallel on all threads, and
+    each row tile by tile (render_pixel's pixels, without a division per pixel to find the tile)."""
     rows = bg_scales.shape[0] * height
     for row in numba.prange(rows):
         b = row // height
         py = row - b * height
-        for px in range(width):
-            _render_pixel(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
-                          tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start,
-                          image, label, instance)
+        first_tile = b * tiles_per_scene + (py // tile_size) * tiles_x
+        for tx in range(tiles_x):
+            lo = tile_start[first_tile + tx]
+            hi = tile_start[first_tile + tx + 1]
+            for px in range(tx * tile_size, min((tx + 1) * tile_size, width)):
+                _shade_pixel(b, py, px, lo, hi, height, width, cam, objs, tile_objs, bg_scales, kind, pattern,
+                             ignore_edges, ignore_index, scene_start, image, label, instance)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -563,10 +573,13 @@ def render_cpu_general(height, width, tile_size, tiles_x, tiles_per_scene, cam, 
     for row in numba.prange(rows):
         b = row // height
         py = row - b * height
-        for px in range(width):
-            _render_pixel_general(b, py, px, height, width, tile_size, tiles_x, tiles_per_scene, cam, objs,
-                                  tile_start, tile_objs, bg_scales, kind, pattern, ignore_edges, ignore_index,
-                                  scene_start, image, label, instance)
+        first_tile = b * tiles_per_scene + (py // tile_size) * tiles_x
+        for tx in range(tiles_x):
+            lo = tile_start[first_tile + tx]
+            hi = tile_start[first_tile + tx + 1]
+            for px in range(tx * tile_size, min((tx + 1) * tile_size, width)):
+                _shade_pixel_general(b, py, px, lo, hi, height, width, cam, objs, tile_objs, bg_scales, kind,
+                                     pattern, ignore_edges, ignore_index, scene_start, image, label, instance)
 
 
 @numba.njit(parallel=True, cache=True)
