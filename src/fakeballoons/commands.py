@@ -71,8 +71,10 @@ def cmd_warmup(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .data.generate import generate, parse_shard, resolve_workers
+    from .data.generate import generate, keep_freed_memory, parse_shard, resolve_workers
     from .data.recipe import Recipe
+
+    keep_freed_memory()  # this process renders too with --workers 1, and forked workers inherit it
 
     recipe = Recipe(_scene_from_args(args), num=args.num, seed=args.seed, val_fraction=args.val_fraction,
                     format=args.format)
