@@ -127,6 +127,21 @@ def test_cuda_kernel_equals_reference(noise, ref):
     np.testing.assert_allclose(kernel_noise(POINTS, noise, device="cuda"), ref(POINTS), rtol=0, atol=1e-4)
 
 
+def test_the_kernels_slice_z_0_is_perlin_at_z_0_from_its_axes():
+    """perlin_z0 (backgrounds, the ground) equals perlin(x, y, 0) and so does perlin_z0_at from the
+    two perlin_axis parts (the renderer's sky rows); on the lattice, halfway and far from it."""
+    from fakeballoons.render import kernels
+
+    k = kernels._cpu
+    rng = np.random.default_rng(7)
+    points = np.concatenate([rng.uniform(-300.0, 300.0, (2000, 2)), rng.integers(-600, 600, (200, 2)) / 2.0,
+                             [[0.0, 0.0], [-0.0, 288.0], [289.0, -289.0], [1e-300, -1e-300], [9999.75, -9999.5]]])
+    for x, y in points.tolist():
+        want = k.perlin(x, y, 0.0)
+        assert k.perlin_z0(x, y) == want, (x, y)
+        assert k.perlin_z0_at(*k.perlin_axis(x), *k.perlin_axis(y)) == want, (x, y)
+
+
 def test_kernel_noise_shapes_and_errors():
     from fakeballoons.errors import UserError
 

@@ -257,6 +257,29 @@ def test_refined_tile_lists_render_the_pixels_of_the_full_lists(size, samples, i
             assert -o - 1 in packed.tile_objs[packed.tile_start[t]:packed.tile_start[t + 1]]
 
 
+@pytest.mark.parametrize("noise", ["perlin", "sc"])
+def test_tiles_without_objects_show_each_pixels_background(noise):
+    """The report CPU kernel draws a tile with no object from the Perlin noise's row and column parts
+    (sparse convolution: pixel by pixel): every pixel is background() at its centre, label and
+    instance 0; odd sizes leave partial tiles at the right and bottom."""
+    from fakeballoons.render import kernels, render_tile_lists
+
+    config = SceneConfig(height=21, width=37, noise=noise)
+    scenes = [Scene(scale, ()) for scale in (1.0, 7.3, 19.9)] + [sample_scene(config, 3, 0)]
+    packed = pack(scenes, config)
+    sky = dataclasses.replace(packed, tile_start=np.zeros_like(packed.tile_start), tile_objs=packed.tile_objs[:0])
+    out = render_tile_lists(sky)
+    k = kernels._cpu
+    for b, scene in enumerate(scenes):
+        want = np.array([[k.to_byte(k.background(px + 0.5, py + 0.5, config.width, config.height,
+                                                 scene.background_noise_scale, packed.kind))
+                          for px in range(config.width)] for py in range(config.height)], dtype=np.uint8)
+        assert np.ptp(want) > 0
+        for c in range(3):
+            np.testing.assert_array_equal(out.image[b, :, :, c], want)
+    assert not out.label.any() and not out.instance.any()
+
+
 def test_refining_leaves_the_general_kernels_lists_and_empty_batches_alone():
     from fakeballoons.config import load_scene
     from fakeballoons.render.pack import refine_tiles

@@ -298,12 +298,22 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
     # -------------------------------------------------------------- shading
 
     @jit
-    def background(fx, fy, width, height, scale, kind):
-        """Grey value 0.5 noise(r_bg x_ndc, r_bg y_ndc, 0) + 0.5 at pixel position (fx, fy)."""
+    def background_point(fx, fy, width, height, scale):
+        """Where the background samples its noise for pixel position (fx, fy): (r_bg x_ndc, r_bg y_ndc)."""
         xn = 2.0 * fx / width - 1.0
         yn = 1.0 - 2.0 * fy / height
-        g = 0.5 * noise_z0(kind, scale * xn, scale * yn) + 0.5
-        return min(max(g, 0.0), 1.0)
+        return scale * xn, scale * yn
+
+    @jit
+    def noise_grey(n):
+        """A noise value n as a grey value: 0.5 n + 0.5, clamped to [0, 1]."""
+        return min(max(0.5 * n + 0.5, 0.0), 1.0)
+
+    @jit
+    def background(fx, fy, width, height, scale, kind):
+        """Grey value 0.5 noise(r_bg x_ndc, r_bg y_ndc, 0) + 0.5 at pixel position (fx, fy)."""
+        x, y = background_point(fx, fy, width, height, scale)
+        return noise_grey(noise_z0(kind, x, y))
 
     @jit
     def power_bound(x, n):
@@ -535,6 +545,8 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
         perlin=noises.perlin, sparse_convolution=noises.sparse_convolution, noise=noise, ray_dir=ray_dir,
         hit_ellipsoid=hit_ellipsoid, hit_from_eye=hit_from_eye, cast=cast, background=background, shade=shade,
         settle_pixel=settle_pixel, render_pixel=render_pixel, shade_pixel=shade_pixel,
+        background_point=background_point, noise_grey=noise_grey, to_byte=to_byte,
+        perlin_z0=noises.perlin_z0, perlin_axis=noises.perlin_axis, perlin_z0_at=noises.perlin_z0_at,
     )
 
 
@@ -545,21 +557,60 @@ _cpu_general = build(numba.njit(cache=True, inline="always"), general=True, scal
 _shade_pixel = _cpu.shade_pixel
 _shade_pixel_general = _cpu_general.shade_pixel
 _noise = _cpu.noise
+_background_point = _cpu.background_point
+_noise_grey = _cpu.noise_grey
+_to_byte = _cpu.to_byte
+_perlin_axis = _cpu.perlin_axis
+_perlin_z0_at = _cpu.perlin_z0_at
+
+
+@numba.njit(cache=True)
+def _sky_columns(width, height, bg_scales, kind):
+    """The x axis of each scene's Perlin background (``perlin_axis`` at every column's pixel centre),
+    for the rows that ``render_cpu`` walks: the lattice cell, the fraction and its fade, each (B, W)
+    (for the sparse-convolution noise, which has no such parts, (0, W))."""
+    n = bg_scales.shape[0] if kind == 0 else 0
+    cell = np.empty((n, width), np.int64)
+    frac = np.empty((n, width), np.float64)
+    fade = np.empty((n, width), np.float64)
+    for b in range(n):
+        for px in range(width):
+            x, _ = _background_point(px + 0.5, 0.5, width, height, bg_scales[b])
+            cell[b, px], frac[b, px], fade[b, px] = _perlin_axis(x)
+    return cell, frac, fade
 
 
 @numba.njit(parallel=True, cache=True)
 def render_cpu(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, tile_start, tile_objs,
                bg_scales, kind, pattern, ignore_edges, ignore_index, scene_start, image, label, instance):
     """Render every pixel of every scene of a packed batch; rows run in parallel on all threads, and
-    each row tile by tile (render_pixel's pixels, without a division per pixel to find the tile)."""
+    each row tile by tile (render_pixel's pixels, without a division per pixel to find the tile).
+
+    A tile with no object is all background, and with Perlin noise its pixels take the noise's x axis
+    from ``_sky_columns`` and its y axis from the row: the same arithmetic as ``background``, without
+    the division, floor and fade that each of its pixels would repeat."""
     rows = bg_scales.shape[0] * height
+    cell, frac, fade = _sky_columns(width, height, bg_scales, kind)
     for row in numba.prange(rows):
         b = row // height
         py = row - b * height
         first_tile = b * tiles_per_scene + (py // tile_size) * tiles_x
+        iy, fy, uy = 0, 0.0, 0.0
+        if kind == 0:
+            _, y = _background_point(0.5, py + 0.5, width, height, bg_scales[b])
+            iy, fy, uy = _perlin_axis(y)
         for tx in range(tiles_x):
             lo = tile_start[first_tile + tx]
             hi = tile_start[first_tile + tx + 1]
+            if lo == hi and kind == 0:
+                for px in range(tx * tile_size, min((tx + 1) * tile_size, width)):
+                    g = _to_byte(_noise_grey(_perlin_z0_at(cell[b, px], frac[b, px], fade[b, px], iy, fy, uy)))
+                    image[b, py, px, 0] = g
+                    image[b, py, px, 1] = g
+                    image[b, py, px, 2] = g
+                    label[b, py, px] = 0
+                    instance[b, py, px] = 0
+                continue
             for px in range(tx * tile_size, min((tx + 1) * tile_size, width)):
                 _shade_pixel(b, py, px, lo, hi, height, width, cam, objs, tile_objs, bg_scales, kind, pattern,
                              ignore_edges, ignore_index, scene_start, image, label, instance)

@@ -34,9 +34,9 @@ _PERM, _GRAD_X, _GRAD_Y, _GRAD_Z = _perlin_tables()
 
 
 def build_noise(jit, sjit) -> SimpleNamespace:
-    """``perlin``, ``perlin_z0``, ``sparse_convolution``, ``noise(kind, x, y, z)`` and ``noise_z0(kind,
-    x, y)`` (the slice z = 0); the two ``noise`` functions are compiled with ``sjit`` (see
-    :func:`fakeballoons.render.kernels.build`), the others with ``jit``."""
+    """``perlin``, ``perlin_z0`` (and its parts ``perlin_axis`` and ``perlin_z0_at``), ``sparse_convolution``,
+    ``noise(kind, x, y, z)`` and ``noise_z0(kind, x, y)`` (the slice z = 0); the two ``noise`` functions
+    are compiled with ``sjit`` (see :func:`fakeballoons.render.kernels.build`), the others with ``jit``."""
     perm = _PERM
     grad_x = _GRAD_X
     grad_y = _GRAD_Y
@@ -46,6 +46,11 @@ def build_noise(jit, sjit) -> SimpleNamespace:
     def grad_dot(i, fx, fy, fz):
         """Gradient of lattice hash pi(i) (i in [0, 578)) dotted with the offset (fx, fy, fz)."""
         return grad_x[i] * fx + grad_y[i] * fy + grad_z[i] * fz
+
+    @jit
+    def grad_dot_xy(i, fx, fy):
+        """grad_dot(i, fx, fy, 0.0) but for the sign of a zero: the z term, +-0, is left out."""
+        return grad_x[i] * fx + grad_y[i] * fy
 
     @jit
     def fade(t):
@@ -89,28 +94,35 @@ def build_noise(jit, sjit) -> SimpleNamespace:
                 + ux * (vy * (vz * n100 + uz * n101) + uy * (vz * n110 + uz * n111)))
 
     @jit
-    def perlin_z0(x, y):
-        """perlin(x, y, 0.0) without its four corners at z = 1, whose weight fade(0) is exactly 0: the
-        same value, but for the sign of a zero (which no picture can show: 0.5 n + 0.5 is 0.5 either
-        way). Backgrounds and the ground are such slices."""
-        fx0 = math.floor(x)
-        fy0 = math.floor(y)
-        ix = np.int64(fx0) % 289
-        iy = np.int64(fy0) % 289
-        fx = x - fx0
-        fy = y - fy0
+    def perlin_axis(v):
+        """One coordinate's part of perlin_z0: floor(v) mod 289, the fraction v - floor(v) and its fade."""
+        v0 = math.floor(v)
+        f = v - v0
+        return np.int64(v0) % 289, f, fade(f)
+
+    @jit
+    def perlin_z0_at(ix, fx, ux, iy, fy, uy):
+        """perlin_z0 from its two axes (``perlin_axis`` of x and of y): a renderer that walks a row
+        computes the y axis once a row and the x axis once a column."""
         pz0 = perm[0]
         p00 = perm[iy + pz0]
         p10 = perm[iy + 1 + pz0]
-        n000 = grad_dot(ix + p00, fx, fy, 0.0)
-        n010 = grad_dot(ix + p10, fx, fy - 1.0, 0.0)
-        n100 = grad_dot(ix + 1 + p00, fx - 1.0, fy, 0.0)
-        n110 = grad_dot(ix + 1 + p10, fx - 1.0, fy - 1.0, 0.0)
-        ux = fade(fx)
-        uy = fade(fy)
+        n000 = grad_dot_xy(ix + p00, fx, fy)
+        n010 = grad_dot_xy(ix + p10, fx, fy - 1.0)
+        n100 = grad_dot_xy(ix + 1 + p00, fx - 1.0, fy)
+        n110 = grad_dot_xy(ix + 1 + p10, fx - 1.0, fy - 1.0)
         vx = 1.0 - ux
         vy = 1.0 - uy
         return vx * (vy * n000 + uy * n010) + ux * (vy * n100 + uy * n110)
+
+    @jit
+    def perlin_z0(x, y):
+        """perlin(x, y, 0.0) without its four corners at z = 1, whose weight fade(0) is exactly 0, and
+        without the z terms (+-0) of the other four: the same value, but for the sign of a zero (which
+        no picture can show: 0.5 n + 0.5 is 0.5 either way). Backgrounds and the ground are such slices."""
+        ix, fx, ux = perlin_axis(x)
+        iy, fy, uy = perlin_axis(y)
+        return perlin_z0_at(ix, fx, ux, iy, fy, uy)
 
     @jit
     def sparse_convolution(x, y, z):
@@ -163,5 +175,5 @@ def build_noise(jit, sjit) -> SimpleNamespace:
             return perlin_z0(x, y)
         return sparse_convolution(x, y, 0.0)
 
-    return SimpleNamespace(perlin=perlin, perlin_z0=perlin_z0, sparse_convolution=sparse_convolution, noise=noise,
-                           noise_z0=noise_z0)
+    return SimpleNamespace(perlin=perlin, perlin_z0=perlin_z0, perlin_axis=perlin_axis, perlin_z0_at=perlin_z0_at,
+                           sparse_convolution=sparse_convolution, noise=noise, noise_z0=noise_z0)
