@@ -255,12 +255,13 @@ class SceneConfig:
         if self.ground is not None:
             self.ground.validate()
 
-    @property
-    def label_colours(self) -> list[tuple[int, int, int]]:
+    @functools.cached_property
+    def label_colours(self) -> tuple[tuple[int, int, int], ...]:
         """The label colour of each class (1..K): its own, or HSL(mean hue, 1, 0.5); a class whose
-        hue has no mean gets a distinct colour by its index."""
+        hue has no mean gets a distinct colour by its index. Computed once per configuration (in
+        exact fractions: a few milliseconds, which every written label map would otherwise pay)."""
         fallback = distinct_colours(self.num_classes)
-        return [c.colour or fallback[k] for k, c in enumerate(self.classes)]
+        return tuple(c.colour or fallback[k] for k, c in enumerate(self.classes))
 
     @functools.cached_property
     def extended(self) -> bool:
