@@ -16,7 +16,7 @@ import pytest
 
 from fakeballoons import SceneConfig, render, sample_scene
 from fakeballoons.data import formats
-from fakeballoons.data.generate import generate, parse_shard, prepare, start_method
+from fakeballoons.data.generate import PART_SIZE, generate, parse_shard, plan_parts, prepare, start_method
 from fakeballoons.data.recipe import CHUNK_SIZE, Recipe
 from fakeballoons.data.verify import verify
 from fakeballoons.errors import UserError
@@ -111,6 +111,23 @@ def test_forked_workers_write_the_same_files(reference, tmp_path):
             "assert start_method() == 'fork' or not sys.platform.startswith('linux')\n")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "forked")], check=True, capture_output=True)
     assert tree(tmp_path / "forked") == tree(reference)
+
+
+@pytest.mark.parametrize("num, workers", [(300, 2), (70, 3), (4, 2), (1, 2)])
+def test_parts_cover_every_sample_once_and_shrink_at_the_end(num, workers):
+    recipe = Recipe(CONFIG, num=num)
+    parts = list(plan_parts(recipe, iter(range(recipe.num_chunks)), num, workers))
+    assert [i for _, lo, hi, _ in parts for i in range(lo, hi)] == list(range(num))
+    for c, lo, hi, last in parts:
+        chunk = recipe.chunk_range(c)
+        assert chunk.start <= lo < hi <= chunk.stop and last == (hi == chunk.stop)
+        assert hi - lo <= PART_SIZE
+    sizes = [hi - lo for _, lo, hi, _ in parts]
+    assert sizes[-2 * workers:] == [1] * min(len(sizes), 2 * workers)  # the last ones: a sample each
+    if num >= 2 * workers:
+        assert len(parts) >= workers  # as many processes as workers get a part
+    if num >= 100:
+        assert max(sizes) == PART_SIZE and len(parts) < num / 2  # few tasks while much is left
 
 
 def test_shard_from_torchrun_environment():

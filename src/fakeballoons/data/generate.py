@@ -275,8 +275,9 @@ def _progress_bar(**kwargs):
     return Bar(**kwargs)
 
 
-#: Samples per task handed to a worker process: a chunk is cut into parts so that the processes end
-#: together (chunks alone would leave one idle while another renders the last whole chunk).
+#: Samples per task handed to a worker process, at most: a chunk is cut into parts so that the
+#: processes end together (chunks alone would leave one idle while another renders the last whole
+#: chunk; :func:`plan_parts` makes the last parts smaller still).
 PART_SIZE = 8
 
 
@@ -311,7 +312,7 @@ def generate(out: str | Path, recipe: Recipe, *, workers: int = 1, shard: tuple[
                 else:
                     yield c
 
-        for n in _run_chunks(layout, pending(), workers):
+        for n in _run_chunks(layout, pending(), workers, total):
             written += n
             bar.update(n)
     finalized = False
@@ -341,11 +342,30 @@ def _complete_dataset(out: str | Path, recipe: Recipe) -> bool:
     return all(p.is_file() for p in finals) and all(chunk_done(layout, c) for c in range(recipe.num_chunks))
 
 
-def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator[int]:
-    """Run ``chunks`` (taken from the iterator only as workers need them), yielding sample counts.
+def plan_parts(recipe: Recipe, chunks: Iterator[int], total: int, workers: int
+               ) -> Iterator[tuple[int, int, int, bool]]:
+    """The tasks for worker processes: (chunk, first index, stop, whether it is the chunk's last part),
+    in order, covering ``chunks`` (taken as needed). A part holds at most :data:`PART_SIZE` samples
+    and about 1 / (2 workers) of the samples left (``total`` of them at the start, an upper bound:
+    chunks found done are skipped), so the parts shrink to single samples at the end and the
+    processes finish together instead of one waiting on another's last part."""
+    left = total
+    for c in chunks:
+        indices = recipe.chunk_range(c)
+        lo = indices.start
+        while lo < indices.stop:
+            hi = min(lo + max(1, min(PART_SIZE, left // (2 * workers))), indices.stop)
+            yield c, lo, hi, hi == indices.stop
+            left -= hi - lo
+            lo = hi
 
-    With worker processes the tasks are parts of chunks (:data:`PART_SIZE` samples); once all parts
-    of a chunk are back, this process makes their files durable and writes the chunk's record (the
+
+def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int, total: int) -> Iterator[int]:
+    """Run ``chunks`` (taken from the iterator only as workers need them; ``total`` samples at most),
+    yielding sample counts.
+
+    With worker processes the tasks are parts of chunks (:func:`plan_parts`); once all parts of a
+    chunk are back, this process makes their files durable and writes the chunk's record (the
     workers render on meanwhile: waiting for the disk is off their path)."""
     if workers == 1:
         for c in chunks:
@@ -353,14 +373,7 @@ def _run_chunks(layout: Layout, chunks: Iterator[int], workers: int) -> Iterator
         return
     recipe = layout.recipe
 
-    def parts_of(chunks):  # (chunk, first index, stop, whether it is the chunk's last part)
-        for c in chunks:
-            indices = recipe.chunk_range(c)
-            for lo in range(indices.start, indices.stop, PART_SIZE):
-                hi = min(lo + PART_SIZE, indices.stop)
-                yield c, lo, hi, hi == indices.stop
-
-    parts = parts_of(chunks)
+    parts = plan_parts(recipe, chunks, total, workers)
     start = list(itertools.islice(parts, workers))  # no more processes than parts to run
     if not start:
         return
