@@ -53,7 +53,7 @@ def main(out: str, pairs: int = 60, warm: int = 10) -> None:
         t = lap("coco", t)
         formats.json_bytes({"scene": scene.to_dict(), "sha256": hashes, "annotations": annotations})
         t = lap("record", t)
-        formats.write_files_atomic([(f"{out}/{kind}.png", data)
+        formats.write_files_atomic([(f"{out}/{i:06d}_{kind}.png", data)  # new files, as generate writes
                                     for kind, data in zip(("image", "label", "instance"), (image, label, instance))])
         lap("write", t)
     total = 0.0
