@@ -9,6 +9,7 @@ temporary folder in place of the package's.
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,6 +25,8 @@ from fakeballoons.train.experiment import (
     with_shipped_weights,
 )
 from fakeballoons.weights import cards, publish
+
+DESIGNS = Path(__file__).resolve().parents[1] / "docs" / "studies"  # the studies' design files
 
 PRETRAIN = ["--data", "synthetic:perlin", "--preset", "quick", "--size", "32", "--num-train", "8", "--num-val", "4",
             "--batch-size", "4", "--bootstrap", "20", "--epochs", "1", "--quiet"]
@@ -168,6 +171,35 @@ def test_shipped_weights_replace_exactly_the_pretraining_that_made_them(shipped,
     other = dataclasses.replace(exp, pretrain=dataclasses.replace(made.train, lr=0.5))
     with pytest.raises(UserError, match="no shipped weights were made by arm 'p'"):
         with_shipped_weights(other)
+
+
+def test_shipped_weights_match_the_pretrainings_starting_point(monkeypatch):
+    """An entry pretrained from ImageNet replaces only an arm that starts from ImageNet, and an entry
+    pretrained from random values only an arm that does not (the four-arm study has both)."""
+    exp = load_experiment_preset(str(DESIGNS / "imagenet" / "designs" / "four-arms.json"))
+    scenes, both = (a for a in exp.arms if not a.weights)
+    assert both.init == "imagenet" and not scenes.init
+    scene = scenes.scene.replace(height=exp.pretrain.size, width=exp.pretrain.size)  # as rendered
+    card = {"scene": scene.to_dict(), "recipe": exp.pretrain.to_dict()}
+    registry = {"plain": {**card, "init": None}, "from-imagenet": {**card, "init": "imagenet"}}
+    monkeypatch.setattr(weights, "registry", lambda: registry)
+    shipped = {a.name: a for a in with_shipped_weights(exp).arms}
+    assert shipped[scenes.name].weights == "plain" and shipped[both.name].weights == "from-imagenet"
+    assert not shipped[both.name].init  # the entry is where it starts: nothing left to start from
+    del registry["from-imagenet"]
+    with pytest.raises(UserError, match=f"no shipped weights were made by arm {both.name!r}"):
+        with_shipped_weights(exp)
+
+
+def test_publish_refuses_a_pretraining_that_started_from_another_checkpoint(pretrained, tmp_path):
+    from fakeballoons.cli import main
+
+    run = tmp_path / "continued"
+    assert main(["train", *PRETRAIN, "--init", str(pretrained / "last.pt"), "--out", str(run)]) == 0
+    with pytest.raises(UserError, match="an entry starts from nothing or from ImageNet"):
+        publish.publish("x", run, command="c", commit="0" * 40, summary="s", limits="l", check="c", results=[],
+                        folder=tmp_path)
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_the_transfer_preset_is_matched_by_an_entry_made_by_its_pretraining(monkeypatch):

@@ -173,7 +173,8 @@ class ExperimentRun:
 
 def with_shipped_weights(exp: ExperimentConfig) -> ExperimentConfig:
     """The design with each arm's pretraining replaced by the shipped weights that exactly that
-    pretraining made (the same scenes and recipe); an arm no entry was made by is a UserError."""
+    pretraining made (the same scenes, recipe and starting point: nothing, or ImageNet); an arm no
+    entry was made by is a UserError."""
     arms = []
     for arm in exp.arms:
         if arm.weights:
@@ -181,14 +182,15 @@ def with_shipped_weights(exp: ExperimentConfig) -> ExperimentConfig:
             continue
         recipe = exp.recipe(arm)
         scene = synthetic_scene(DataConfig("synthetic", scene=arm.scene), recipe.size)  # as rendered
-        match = None if arm.continues or arm.init else next(
+        match = None if arm.continues else next(
             (name for name, card in weights.registry().items()
-             if difference(SceneConfig.from_dict(card["scene"]), scene) is None
+             if card.get("init") == (arm.init or None)
+             and difference(SceneConfig.from_dict(card["scene"]), scene) is None
              and difference(TrainConfig.from_dict(card["recipe"]), recipe) is None), None)
         if match is None:
             raise UserError(f"--shipped-weights: no shipped weights were made by arm {arm.name!r}'s pretraining "
                             f"(fakeballoons weights lists them); leave out --shipped-weights to pretrain it")
-        arms.append(dataclasses.replace(arm, weights=match))
+        arms.append(dataclasses.replace(arm, weights=match, init=""))  # the entry is the model it started
     return dataclasses.replace(exp, arms=tuple(arms))
 
 

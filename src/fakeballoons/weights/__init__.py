@@ -90,6 +90,7 @@ def describe(entry: dict[str, Any]) -> str:
         f"  input          {size}x{size} ({entry['resize']}), normalised with mean {norm['mean']}, std {norm['std']}",
         f"  file           {entry['file']} ({entry['bytes']:,} bytes, float32)",
         f"  sha256         {entry['sha256']}",
+        f"  started from   {_start(entry.get('init'))}",
         f"  made by        {entry['command']}",
         f"  at commit      {entry['commit']}",
         f"  checked        {entry['check']}",
@@ -104,6 +105,11 @@ def describe(entry: dict[str, Any]) -> str:
               "  scene configuration (resolved):", _indent(entry["scene"]),
               "  training recipe (resolved):", _indent(entry["recipe"])]
     return "\n".join(lines)
+
+
+def _start(init: str | None) -> str:
+    """What the pretraining started from, in words."""
+    return "random values" if not init else ("the backbone's ImageNet weights" if init == "imagenet" else init)
 
 
 def _library(backbone: str) -> str:

@@ -20,7 +20,7 @@ PREFIX = "pretrained:"
 #: Every card has every one of these fields (a test holds the registry to it).
 CARD_FIELDS = (
     "name", "summary", "file", "sha256", "bytes", "architecture", "torchvision_backbone", "num_classes",
-    "classes", "input_size", "resize", "normalization", "scene", "recipe", "command", "commit", "check",
+    "classes", "input_size", "resize", "normalization", "scene", "recipe", "init", "command", "commit", "check",
     "results", "limits",
 )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..data import formats
 from ..data.sources import synthetic_scene
 from ..errors import UserError
+from ..names import INIT_IMAGENET
 from ..train.experiment import BASELINE, read_experiment
 from ..train.export import BACKBONES, state_bytes
 from ..train.models import NORMALIZATION
@@ -66,6 +67,9 @@ def publish(name: str, run_dir: Path, *, command: str, commit: str, summary: str
     run = RunConfig.from_dict(ckpt["config"])
     if run.data.kind != "synthetic":
         raise UserError(f"{run_dir} did not train on synthetic scenes")
+    if run.init is not None and run.init != INIT_IMAGENET:
+        raise UserError(f"{run_dir} started from {run.init}: an entry starts from nothing or from ImageNet "
+                        "(a card cannot vouch for another checkpoint)")
     if run.train.epochs != ckpt["epoch"]:
         raise UserError(f"{run_dir} is not finished ({ckpt['epoch']} of {run.train.epochs} epochs)")
     data = state_bytes(ckpt["model"])
@@ -77,7 +81,7 @@ def publish(name: str, run_dir: Path, *, command: str, commit: str, summary: str
         "num_classes": len(ckpt["classes"]), "classes": list(ckpt["classes"]), "input_size": run.train.size,
         "resize": run.train.resize, "normalization": {"mean": list(mean), "std": list(std)},
         "scene": synthetic_scene(run.data, run.train.size).to_dict(), "recipe": run.train.to_dict(),
-        "command": command, "commit": commit,
+        "init": run.init, "command": command, "commit": commit,
         "check": check, "results": [transfer_result(*r) for r in results], "limits": limits,
     }
     assert set(card) == set(CARD_FIELDS), set(card) ^ set(CARD_FIELDS)
