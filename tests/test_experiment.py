@@ -57,6 +57,18 @@ def test_experiment_end_to_end_and_resume(tmp_path, toy_preset, cli, monkeypatch
     # a finished experiment reruns as a no-op that rewrites its report
     log.clear()
     assert cli(args)[0] == 0 and log == []
+    # ... also when its downstream runs' checkpoints were deleted (their records are what a report reads)
+    for run in exp.glob("downstream-*"):
+        (run / "last.pt").unlink()
+        (run / "best.pt").unlink(missing_ok=True)
+    (exp / "report.md").unlink()
+    assert cli(args)[0] == 0 and log == []
+    assert (exp / "report.md").read_text() == report
+    # a run that starts from a finished run whose checkpoint is gone is refused, naming it
+    (exp / "pretrain-sc" / "last.pt").unlink()
+    code, _, err = cli([*args, "--seeds", 3])
+    assert code == 2 and "downstream-sc-seed2 starts from pretrain-sc" in err and "was removed" in err
+    assert log == ["downstream-baseline-seed2", "downstream-perlin-seed2"]
 
 
 @pytest.mark.slow

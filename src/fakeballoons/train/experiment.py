@@ -259,16 +259,32 @@ def plan(record: ExperimentRun) -> list[Job]:
     return jobs
 
 
-def finished(path: Path, epochs: int) -> bool:
-    """Whether the run in ``path`` has done ``epochs`` epochs (an evaluation-only run: evaluated)."""
+def finished(path: Path, epochs: int, model: bool = False) -> bool:
+    """Whether the run in ``path`` has done ``epochs`` epochs (an evaluation-only run: evaluated).
+
+    A run whose checkpoint was deleted once it had finished (to save space, or to keep only its
+    records) still counts: its metrics log reached ``epochs`` and its last evaluation's per-image
+    confusions are there, which is all a report reads. With ``model`` its ``last.pt`` must be there
+    too: another run starts from it."""
     if epochs == 0:
         return (path / "val_confusion.pt").exists() and (path / "metrics.jsonl").exists()
     ckpt = path / "last.pt"
     if not ckpt.exists():
-        return False
+        return not model and _recorded(path, epochs)
     # mmap: only the pickled record is read, not the weights (about 140 MB for FCN-ResNet50)
     record = formats.load_torch(ckpt, "checkpoint", mmap=True)
     return isinstance(record, dict) and isinstance(record.get("epoch"), int) and record["epoch"] >= epochs
+
+
+def _recorded(path: Path, epochs: int) -> bool:
+    """Whether the records of a run without a checkpoint say that it finished ``epochs`` epochs."""
+    if not (path / "val_confusion.pt").is_file() or not (path / "metrics.jsonl").is_file():
+        return False
+    try:
+        lines = list(formats.read_jsonl(path / "metrics.jsonl", "metrics log"))
+    except UserError:
+        return False
+    return bool(lines) and isinstance(lines[-1].get("epoch"), int) and lines[-1]["epoch"] >= epochs
 
 
 def _open_experiment_dir(out: Path, record: ExperimentRun) -> None:
@@ -346,7 +362,7 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
         if (out / job.name).exists() or (out / job.name).is_symlink():
             continue
         there = source / job.name
-        if not finished(there, job.run.train.epochs):
+        if not finished(there, job.run.train.epochs, model=any(job.name in j.needs for j in jobs)):
             log(f"{job.name}: not finished in {source}; not linked (this experiment trains its own)")
             continue
         theirs = read_run_config(RunDir(there))
@@ -410,6 +426,10 @@ def run_experiment(out: str | Path, record: ExperimentRun, *, shard: tuple[int, 
             log(f"{job.name}: finished, skipped")
             continue
         waiting = [n for n in job.needs if not finished(out / n, _epochs(jobs, n))]
+        gone = [n for n in job.needs if n not in waiting and not (out / n / "last.pt").exists()]
+        if gone:
+            raise UserError(f"{job.name} starts from {gone[0]}, which finished but whose checkpoint "
+                            f"{out / gone[0] / 'last.pt'} was removed; remove {out / gone[0]} to train it again")
         if waiting:
             log(f"{job.name}: waits for {', '.join(waiting)} (another shard, or a later call)")
             continue
