@@ -335,6 +335,15 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
         return np.uint8(math.floor(v * 255.0 + 0.5))
 
     @jit
+    def put_backdrop(b, py, px, g, image, label, instance):
+        """Write a pixel of the background (sky or ground): grey ``g``, label and instance 0."""
+        image[b, py, px, 0] = g
+        image[b, py, px, 1] = g
+        image[b, py, px, 2] = g
+        label[b, py, px] = 0
+        instance[b, py, px] = 0
+
+    @jit
     def lighting(o, t, dx, dy, dz, cam, objs, kind):
         """Point p = eye + t d on object o, its normal n, Phong's max(n.l, 0) and max(n.h, 0), and the texture."""
         px = cam[EYE] + t * dx
@@ -482,11 +491,7 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
                     g = to_byte(shade_ground(t, dx, dy, dz, cam, objs, kind, b, scene_start))
                 else:
                     g = to_byte(background(cx, cy, width, height, bg_scale, kind))
-                image[b, py, px, 0] = g
-                image[b, py, px, 1] = g
-                image[b, py, px, 2] = g
-                label[b, py, px] = 0
-                instance[b, py, px] = 0
+                put_backdrop(b, py, px, g, image, label, instance)
                 return
             # The samples surround the centre and a projected ellipsoid is convex, so the centre
             # ray hits this object too; only a rounding miss falls back to the first sample.
@@ -545,7 +550,7 @@ def build(jit, general: bool = False, scalar_jit=None, pixel_test: bool = False)
         perlin=noises.perlin, sparse_convolution=noises.sparse_convolution, noise=noise, ray_dir=ray_dir,
         hit_ellipsoid=hit_ellipsoid, hit_from_eye=hit_from_eye, cast=cast, background=background, shade=shade,
         settle_pixel=settle_pixel, render_pixel=render_pixel, shade_pixel=shade_pixel,
-        background_point=background_point, noise_grey=noise_grey, to_byte=to_byte,
+        background_point=background_point, noise_grey=noise_grey, to_byte=to_byte, put_backdrop=put_backdrop,
         perlin_z0=noises.perlin_z0, perlin_axis=noises.perlin_axis, perlin_z0_at=noises.perlin_z0_at,
     )
 
@@ -560,6 +565,7 @@ _noise = _cpu.noise
 _background_point = _cpu.background_point
 _noise_grey = _cpu.noise_grey
 _to_byte = _cpu.to_byte
+_put_backdrop = _cpu.put_backdrop
 _perlin_axis = _cpu.perlin_axis
 _perlin_z0_at = _cpu.perlin_z0_at
 
@@ -605,11 +611,7 @@ def render_cpu(height, width, tile_size, tiles_x, tiles_per_scene, cam, objs, ti
             if lo == hi and kind == 0:
                 for px in range(tx * tile_size, min((tx + 1) * tile_size, width)):
                     g = _to_byte(_noise_grey(_perlin_z0_at(cell[b, px], frac[b, px], fade[b, px], iy, fy, uy)))
-                    image[b, py, px, 0] = g
-                    image[b, py, px, 1] = g
-                    image[b, py, px, 2] = g
-                    label[b, py, px] = 0
-                    instance[b, py, px] = 0
+                    _put_backdrop(b, py, px, g, image, label, instance)
                 continue
             for px in range(tx * tile_size, min((tx + 1) * tile_size, width)):
                 _shade_pixel(b, py, px, lo, hi, height, width, cam, objs, tile_objs, bg_scales, kind, pattern,
