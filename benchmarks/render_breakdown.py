@@ -13,11 +13,11 @@ import numba
 import numpy as np
 
 from fakeballoons import SceneConfig, sample_scene
+from fakeballoons.render import cpu, render_tile_lists, set_threads
 from fakeballoons.render import fields as K
-from fakeballoons.render import kernels, render_tile_lists, set_threads
 
 P = importlib.import_module("fakeballoons.render.pack")  # the module; fakeballoons.render.pack is a function
-settle = kernels._cpu.settle_pixel
+settle = cpu.report.settle_pixel
 
 
 @numba.njit

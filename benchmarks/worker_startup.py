@@ -30,9 +30,9 @@ def main() -> None:
     lap("import fakeballoons.render")
     render.set_threads(1)
     lap("numba's thread pool (set_threads(1))")
-    from fakeballoons.render import kernels
+    from fakeballoons.render import cpu
 
-    kernels.render_cpu.targetctx.refresh()
+    cpu.render_cpu.targetctx.refresh()
     lap("numba's registries (refresh)")
     from fakeballoons import SceneConfig, sample_scene
 

@@ -69,10 +69,10 @@ def test_preset_names_come_from_the_preset_folders():
 
 CACHE_PROBE = """
 import sys
-from fakeballoons.render import kernels
+from fakeballoons.render import cpu
 from fakeballoons.cli import main
 assert main(["render", sys.argv[1], "--size", "512"] + sys.argv[2:]) == 0
-kernel = kernels.render_cpu_general if sys.argv[2:] else kernels.render_cpu
+kernel = cpu.render_cpu_general if sys.argv[2:] else cpu.render_cpu
 print("STATS", sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
 """
 

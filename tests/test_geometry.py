@@ -8,7 +8,7 @@ import pytest
 
 from fakeballoons import CameraConfig, Scene, SceneConfig, SceneObject, render, single_object_scene
 from fakeballoons.geometry import projected_bbox
-from fakeballoons.render import kernels
+from fakeballoons.render import cpu
 from fakeballoons.render.pack import pack
 
 
@@ -16,7 +16,7 @@ def _obj(x=0.0, y=0.0, z=0.0, scale=1.0, elongation=0.5):
     return SceneObject(1, 0.0, elongation, 5.0, scale, x, y, z, 0.5, 0.2, 20.0)
 
 
-_hit_ellipsoid = kernels._cpu.hit_ellipsoid
+_hit_ellipsoid = cpu.report.hit_ellipsoid
 
 
 @numba.njit

@@ -262,14 +262,14 @@ def test_tiles_without_objects_show_each_pixels_background(noise):
     """The report CPU kernel draws a tile with no object from the Perlin noise's row and column parts
     (sparse convolution: pixel by pixel): every pixel is background() at its centre, label and
     instance 0; odd sizes leave partial tiles at the right and bottom."""
-    from fakeballoons.render import kernels, render_tile_lists
+    from fakeballoons.render import cpu, render_tile_lists
 
     config = SceneConfig(height=21, width=37, noise=noise)
     scenes = [Scene(scale, ()) for scale in (1.0, 7.3, 19.9)] + [sample_scene(config, 3, 0)]
     packed = pack(scenes, config)
     sky = dataclasses.replace(packed, tile_start=np.zeros_like(packed.tile_start), tile_objs=packed.tile_objs[:0])
     out = render_tile_lists(sky)
-    k = kernels._cpu
+    k = cpu.report
     for b, scene in enumerate(scenes):
         want = np.array([[k.to_byte(k.background(px + 0.5, py + 0.5, config.width, config.height,
                                                  scene.background_noise_scale, packed.kind))
@@ -295,7 +295,7 @@ def test_pixel_test_settles_what_casting_finds_and_leaves_edges_to_it():
     """settle_pixel (the report CPU kernel's pixel test, fields from refine_tiles) on every pixel of a
     scene with an object partly in front of another: a verdict is what the renderer shows there;
     silhouettes stay unsettled; without refine_tiles' fields nothing is settled."""
-    from fakeballoons.render import kernels, render_tile_lists
+    from fakeballoons.render import cpu, kernels, render_tile_lists
     from fakeballoons.render.pack import refine_tiles
     from fakeballoons.scene import SceneObject
 
@@ -308,7 +308,7 @@ def test_pixel_test_settles_what_casting_finds_and_leaves_edges_to_it():
     refined = refine_tiles(packed)
     instance = render_tile_lists(refined).instance[0]
     everything = np.arange(len(packed.objs), dtype=np.int64)
-    settle = kernels._cpu.settle_pixel
+    settle = cpu.report.settle_pixel
     verdicts = {}
     front = []
     for py in range(config.height):

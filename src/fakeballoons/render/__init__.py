@@ -23,7 +23,7 @@ from ..names import DEVICES
 from ..scene import Scene
 from . import (
     _cache,  # noqa: F401 - first: numba's cache must know the kernels' sources before they are defined
-    kernels,
+    cpu,
 )
 from .fields import NOISE_KINDS
 from .pack import Packed, pack, pack_sampled, pack_scene_tables, refine_tiles, sampled_tables
@@ -163,7 +163,7 @@ def render_tile_lists(packed: Packed) -> Batch:
     label = np.empty((b, h, w), dtype=np.uint8)
     instance = np.empty((b, h, w), dtype=np.uint16)
     if b:
-        kernel = kernels.render_cpu_general if packed.general else kernels.render_cpu
+        kernel = cpu.render_cpu_general if packed.general else cpu.render_cpu
         what = "general render" if packed.general else "render"
         _first_call(kernel, what, *packed.kernel_args(), image, label, instance)
     return Batch(image, label, instance)
@@ -202,7 +202,7 @@ def kernel_noise(points, noise: str, device: str = "cpu") -> np.ndarray:
     kind = NOISE_KINDS[noise]
     if device == "cpu":
         out = np.empty(flat.shape[0])
-        _first_call(kernels.noise_cpu, "noise", flat, kind, out)
+        _first_call(cpu.noise_cpu, "noise", flat, kind, out)
     else:
         from . import cuda
 
@@ -274,9 +274,7 @@ def warm_up(processes: int | None = None) -> dict[str, float]:
     (whose files are replaced atomically), and this process then loads them from it."""
     import os
 
-    from . import kernels
-
-    cached = all(_in_cache(k) for k in (kernels.render_cpu, kernels.render_cpu_general, kernels.noise_cpu))
+    cached = all(_in_cache(k) for k in (cpu.render_cpu, cpu.render_cpu_general, cpu.noise_cpu))
     n = min(len(WARM_KERNELS), processes or os.cpu_count() or 1)
     if cached or n < 2:
         return {what: _warm_one(what) for what in WARM_KERNELS}
