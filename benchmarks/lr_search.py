@@ -3,6 +3,7 @@
     python benchmarks/lr_search.py run DIR ARM [--init INIT] -- TRAIN-OPTIONS...
     python benchmarks/lr_search.py next DIR ARM
     python benchmarks/lr_search.py table DIR...
+    python benchmarks/lr_search.py keep DIR RECORDS
 
 ``run`` trains ``fakeballoons train TRAIN-OPTIONS --lr X --seed 0 --out DIR/ARM-lrX [--init INIT]``
 for one rate after another until the search stops; rerun it to go on (an unfinished run resumes).
@@ -12,12 +13,15 @@ The rule, on the grid 0.001 x 2^k (k = 0..5): an unfinished run first; with no r
 an untried neighbour of the best finished rate (the larger first); stop when both neighbours of the
 best have run (or lie off the grid). ``table`` prints each arm's held-out mean IoU per rate, with
 its 95% interval, from the run directories (their ``metrics.jsonl``), the best rate of each arm bold.
+``keep`` copies the records of every finished run (``config.json``, ``metrics.jsonl``: all that
+``next`` and ``table`` read) into RECORDS, where a search can go on from them on another machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +138,18 @@ def cmd_table(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keep(a: argparse.Namespace) -> int:
+    kept = 0
+    for path in sorted(Path(a.dir).glob("*-lr*")):
+        if is_finished(path):
+            (Path(a.records) / path.name).mkdir(parents=True, exist_ok=True)
+            for name in ("config.json", "metrics.jsonl"):
+                shutil.copyfile(path / name, Path(a.records) / path.name / name)
+            kept += 1
+    print(f"kept the records of {kept} finished runs in {a.records}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(required=True)
@@ -149,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("table")
     t.add_argument("dirs", nargs="+")
     t.set_defaults(func=cmd_table)
+    k = sub.add_parser("keep")
+    k.add_argument("dir")
+    k.add_argument("records")
+    k.set_defaults(func=cmd_keep)
     argv = sys.argv[1:] if argv is None else list(argv)
     train = argv[argv.index("--") + 1:] if "--" in argv else []
     a = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)

@@ -81,3 +81,15 @@ def test_run_takes_its_own_options_before_the_separator_and_trains_with_the_rest
     for cmd in calls:
         assert cmd[3:8] == ["train", "--data", "folder:d", "--holdout", "0.2"]
         assert cmd[-2:] == ["--init", "pretrained:x"] and "--resume" not in cmd
+
+
+def test_keep_copies_the_records_of_finished_runs_and_the_search_goes_on_from_them(tmp_path):
+    runs, records = tmp_path / "runs", tmp_path / "records"
+    fake_run(runs, "a", 0.004, 0.50)
+    fake_run(runs, "a", 0.008, 0.55)
+    fake_run(runs, "a", 0.016, 0.40, done=1)  # unfinished: not kept
+    (runs / "a-lr0.004" / "last.pt").write_bytes(b"weights")  # not a record
+    assert lr_search.main(["keep", str(runs), str(records)]) == 0
+    assert sorted(p.name for p in records.iterdir()) == ["a-lr0.004", "a-lr0.008"]
+    assert sorted(p.name for p in (records / "a-lr0.004").iterdir()) == ["config.json", "metrics.jsonl"]
+    assert lr_search.next_rate(records, "a") == (0.016, False)
