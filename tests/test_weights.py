@@ -227,6 +227,29 @@ def test_an_experiment_from_shipped_weights_trains_only_the_downstream_runs(ship
     assert "downstream-p-seed0" in (out / "report.md").read_text()
 
 
+def test_runs_from_shipped_weights_are_reused_by_a_larger_experiment(shipped, cli, tmp_path, monkeypatch):
+    """--reuse takes the runs that start from a model no experiment makes (here shipped weights) as it
+    takes scratch runs: an experiment with one more arm trains only that arm's runs."""
+    from fakeballoons.train import experiment
+
+    root = tmp_path / "toy"
+    folder_dataset(root)
+    arms = [{"name": "p", "scene": "report", "weights": "tiny"}]
+    small, large = tmp_path / "small.json", tmp_path / "large.json"
+    small.write_text(json.dumps({"kind": "transfer", "arms": arms, "pretrain": TOY, "downstream": TOY, "seeds": 1}))
+    large.write_text(json.dumps({"kind": "transfer", "arms": [*arms, {"name": "q", "scene": "report"}],
+                                 "pretrain": TOY, "downstream": TOY, "seeds": 1}))
+    common = ["--data", f"folder:{root}", "--classes", "3", "--quiet"]
+    assert cli(["experiment", "--preset", small, "--out", tmp_path / "a", *common])[0] == 0
+    trained, real_train = [], experiment.train
+    monkeypatch.setattr(experiment, "train", lambda *a, **kw: (trained.append(a[1].name), real_train(*a, **kw))[1])
+    code, _, err = cli(["experiment", "--preset", large, "--out", tmp_path / "b", "--reuse", tmp_path / "a", *common])
+    assert code == 0, err
+    assert trained == ["pretrain-q", "downstream-q-seed0"]
+    for name in ("downstream-baseline-seed0", "downstream-p-seed0"):
+        assert (tmp_path / "b" / name).resolve() == (tmp_path / "a" / name).resolve() != tmp_path / "b" / name
+
+
 def test_weights_check_with_an_empty_registry_says_so(tmp_path, monkeypatch, cli):
     monkeypatch.setattr(cards, "_folder", lambda: tmp_path)
     (tmp_path / "registry.json").write_text("[]")

@@ -205,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="use the finished pretraining runs of another experiment directory where they are "
                             "identical to this experiment's (pretrain once, transfer to several datasets)")
     reuse.add_argument("--reuse", metavar="EXPDIR",
-                       help="likewise for every run that starts from nothing: the pretraining runs and the "
-                            "scratch arms (compare pretraining designs against scratch runs trained once)")
+                       help="likewise for every run that starts from nothing or from ImageNet's or shipped "
+                            "weights: the pretraining runs, the scratch arms and the arms with 'weights' (compare "
+                            "pretraining designs against runs trained once)")
     p.add_argument("--quiet", action="store_true")
     _add_checkpoint_options(p)
     p.set_defaults(func=commands.cmd_experiment)

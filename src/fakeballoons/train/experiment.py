@@ -346,13 +346,15 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
     """Link ``out/NAME`` to ``source/NAME`` for every run that ``source`` (another experiment
     directory) has finished with exactly this run's configuration: its pretraining runs, and with
     ``scratch`` also every other run that starts from nothing (the scratch arms of a transfer
-    experiment, the training runs of a sweep), so that a run is done once and shared by experiments
-    that differ elsewhere (another downstream dataset, another pretraining length). A run that starts
-    from a model (a pretrained arm, a cross-evaluation) is never taken: its model is this
-    experiment's own; except a pretraining that continues another arm's (``continues``), taken
-    where the run it continues is the source's too (linked just before it)."""
+    experiment, the training runs of a sweep) or from a model named outside any experiment (the
+    backbone's ImageNet weights, shipped weights: arms with ``weights``), so that a run is done once
+    and shared by experiments that differ elsewhere (another downstream dataset, another pretraining
+    length, other arms). A run that starts from a model of an experiment (a pretrained arm, a
+    cross-evaluation) is never taken: its model is this experiment's own; except a pretraining that
+    continues another arm's (``continues``), taken where the run it continues is the source's too
+    (linked just before it)."""
     for job in jobs:
-        if job.run.init is None:
+        if job.run.init is None or (not job.needs and _named_model(job.run.init)):
             if not (scratch or job.name.startswith("pretrain-")):
                 continue
         elif not (job.name.startswith("pretrain-")
@@ -384,6 +386,11 @@ def reuse_runs(out: Path, jobs: list[Job], source: Path, log=print, *, scratch: 
                 log(f"{job.name}: already in {out}, not linked")
                 continue
         log(f"{job.name}: reused from {there}")
+
+
+def _named_model(init: str) -> bool:
+    """Whether ``init`` names a model that no experiment makes: ImageNet's, or shipped weights."""
+    return init == INIT_IMAGENET or init.startswith(weights.PREFIX)
 
 
 def _drop_dangling_link(path: Path, log) -> None:
