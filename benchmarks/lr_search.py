@@ -111,18 +111,19 @@ def cmd_next(a: argparse.Namespace) -> int:
 
 
 def cmd_table(a: argparse.Namespace) -> int:
-    cells: dict[str, dict[float, str]] = {}
+    cells: dict[str, dict[float, tuple[str, float | None]]] = {}  # arm -> rate -> (cell, score if finished)
     for root in map(Path, a.dirs):
         for path in sorted(root.glob("*-lr*")):
             arm, _, rate = path.name.rpartition("-lr")
             last = last_line(path)
             if last is None:
                 continue
-            m = last["metrics"]["macro_iou"]
-            cell = f"{100 * m['value']:.1f} [{100 * m['low']:.1f}, {100 * m['high']:.1f}]"
-            if not is_finished(path):
-                cell = f"(epoch {last['epoch']} of {epochs_wanted(path)})"
-            cells.setdefault(arm, {})[float(rate)] = (cell, m["value"] if is_finished(path) else None)
+            m, wanted = last["metrics"]["macro_iou"], epochs_wanted(path)
+            if last["epoch"] >= wanted:
+                cell = (f"{100 * m['value']:.1f} [{100 * m['low']:.1f}, {100 * m['high']:.1f}]", m["value"])
+            else:
+                cell = (f"(epoch {last['epoch']} of {wanted})", None)
+            cells.setdefault(arm, {})[float(rate)] = cell
     order = [a for a in ("scratch", "imagenet", "scenes", "imagenet-scenes") if a in cells]
     order += sorted(set(cells) - set(order))
     print("| arm | " + " | ".join(rate_name(lr) for lr in GRID) + " |")

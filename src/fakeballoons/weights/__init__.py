@@ -31,6 +31,7 @@ import json
 from typing import Any
 
 from ..errors import UserError
+from ..names import INIT_IMAGENET
 from .cards import CARD_FIELDS, PREFIX, card, names, path, registry, resolve
 
 
@@ -109,7 +110,7 @@ def describe(entry: dict[str, Any]) -> str:
 
 def _start(init: str | None) -> str:
     """What the pretraining started from, in words."""
-    return "random values" if not init else ("the backbone's ImageNet weights" if init == "imagenet" else init)
+    return "random values" if not init else ("the backbone's ImageNet weights" if init == INIT_IMAGENET else init)
 
 
 def _library(backbone: str) -> str:
